@@ -1,0 +1,6 @@
+//! behaviord: the root system daemon (evdev capture, templates, PINs, policy, events,
+//! session monitoring) and the library behind `behaviorctl`.
+//!
+//! Thin binaries in `src/bin/`; everything testable lives here, one module per concern.
+
+pub mod keyevent;

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and end-to-end tests.
+# Installs the Debian packages the tests use when they are missing (needs root then).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
