@@ -14,24 +14,110 @@ pub struct Key(pub u16);
 
 /// Known key names and their Linux codes.
 const NAMES: &[(&str, u16)] = &[
-    ("esc", 1), ("1", 2), ("2", 3), ("3", 4), ("4", 5), ("5", 6), ("6", 7), ("7", 8),
-    ("8", 9), ("9", 10), ("0", 11), ("minus", 12), ("equal", 13), ("backspace", 14),
-    ("tab", 15), ("q", 16), ("w", 17), ("e", 18), ("r", 19), ("t", 20), ("y", 21),
-    ("u", 22), ("i", 23), ("o", 24), ("p", 25), ("leftbrace", 26), ("rightbrace", 27),
-    ("enter", 28), ("leftctrl", 29), ("a", 30), ("s", 31), ("d", 32), ("f", 33), ("g", 34),
-    ("h", 35), ("j", 36), ("k", 37), ("l", 38), ("semicolon", 39), ("apostrophe", 40),
-    ("grave", 41), ("leftshift", 42), ("backslash", 43), ("z", 44), ("x", 45), ("c", 46),
-    ("v", 47), ("b", 48), ("n", 49), ("m", 50), ("comma", 51), ("dot", 52), ("slash", 53),
-    ("rightshift", 54), ("kpasterisk", 55), ("leftalt", 56), ("space", 57),
-    ("capslock", 58), ("f1", 59), ("f2", 60), ("f3", 61), ("f4", 62), ("f5", 63),
-    ("f6", 64), ("f7", 65), ("f8", 66), ("f9", 67), ("f10", 68), ("numlock", 69),
-    ("scrolllock", 70), ("kp7", 71), ("kp8", 72), ("kp9", 73), ("kpminus", 74),
-    ("kp4", 75), ("kp5", 76), ("kp6", 77), ("kpplus", 78), ("kp1", 79), ("kp2", 80),
-    ("kp3", 81), ("kp0", 82), ("kpdot", 83), ("102nd", 86), ("f11", 87), ("f12", 88),
-    ("kpenter", 96), ("rightctrl", 97), ("kpslash", 98), ("sysrq", 99), ("rightalt", 100),
-    ("home", 102), ("up", 103), ("pageup", 104), ("left", 105), ("right", 106),
-    ("end", 107), ("down", 108), ("pagedown", 109), ("insert", 110), ("delete", 111),
-    ("leftmeta", 125), ("rightmeta", 126), ("compose", 127),
+    ("esc", 1),
+    ("1", 2),
+    ("2", 3),
+    ("3", 4),
+    ("4", 5),
+    ("5", 6),
+    ("6", 7),
+    ("7", 8),
+    ("8", 9),
+    ("9", 10),
+    ("0", 11),
+    ("minus", 12),
+    ("equal", 13),
+    ("backspace", 14),
+    ("tab", 15),
+    ("q", 16),
+    ("w", 17),
+    ("e", 18),
+    ("r", 19),
+    ("t", 20),
+    ("y", 21),
+    ("u", 22),
+    ("i", 23),
+    ("o", 24),
+    ("p", 25),
+    ("leftbrace", 26),
+    ("rightbrace", 27),
+    ("enter", 28),
+    ("leftctrl", 29),
+    ("a", 30),
+    ("s", 31),
+    ("d", 32),
+    ("f", 33),
+    ("g", 34),
+    ("h", 35),
+    ("j", 36),
+    ("k", 37),
+    ("l", 38),
+    ("semicolon", 39),
+    ("apostrophe", 40),
+    ("grave", 41),
+    ("leftshift", 42),
+    ("backslash", 43),
+    ("z", 44),
+    ("x", 45),
+    ("c", 46),
+    ("v", 47),
+    ("b", 48),
+    ("n", 49),
+    ("m", 50),
+    ("comma", 51),
+    ("dot", 52),
+    ("slash", 53),
+    ("rightshift", 54),
+    ("kpasterisk", 55),
+    ("leftalt", 56),
+    ("space", 57),
+    ("capslock", 58),
+    ("f1", 59),
+    ("f2", 60),
+    ("f3", 61),
+    ("f4", 62),
+    ("f5", 63),
+    ("f6", 64),
+    ("f7", 65),
+    ("f8", 66),
+    ("f9", 67),
+    ("f10", 68),
+    ("numlock", 69),
+    ("scrolllock", 70),
+    ("kp7", 71),
+    ("kp8", 72),
+    ("kp9", 73),
+    ("kpminus", 74),
+    ("kp4", 75),
+    ("kp5", 76),
+    ("kp6", 77),
+    ("kpplus", 78),
+    ("kp1", 79),
+    ("kp2", 80),
+    ("kp3", 81),
+    ("kp0", 82),
+    ("kpdot", 83),
+    ("102nd", 86),
+    ("f11", 87),
+    ("f12", 88),
+    ("kpenter", 96),
+    ("rightctrl", 97),
+    ("kpslash", 98),
+    ("sysrq", 99),
+    ("rightalt", 100),
+    ("home", 102),
+    ("up", 103),
+    ("pageup", 104),
+    ("left", 105),
+    ("right", 106),
+    ("end", 107),
+    ("down", 108),
+    ("pagedown", 109),
+    ("insert", 110),
+    ("delete", 111),
+    ("leftmeta", 125),
+    ("rightmeta", 126),
+    ("compose", 127),
 ];
 
 /// Coarse classes of keys, used where a profile must not reveal which key was typed.
@@ -101,9 +187,7 @@ impl Key {
             29 | 42 | 54 | 56 | 58 | 97 | 100 | 125 | 126 => KeyClass::Modifier,
             14 | 111 => KeyClass::Correction,
             15 | 28 | 96 => KeyClass::Terminator,
-            2..=13 | 16..=27 | 30..=41 | 43..=53 | 55 | 71..=83 | 86 | 98 => {
-                KeyClass::Character
-            }
+            2..=13 | 16..=27 | 30..=41 | 43..=53 | 55 | 71..=83 | 86 | 98 => KeyClass::Character,
             _ => KeyClass::Other,
         }
     }
@@ -140,11 +224,29 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(Key::from_name("a").map(Key::class), Some(KeyClass::Character));
-        assert_eq!(Key::from_name("leftshift").map(Key::class), Some(KeyClass::Modifier));
-        assert_eq!(Key::from_name("backspace").map(Key::class), Some(KeyClass::Correction));
-        assert_eq!(Key::from_name("space").map(Key::class), Some(KeyClass::Space));
-        assert_eq!(Key::from_name("enter").map(Key::class), Some(KeyClass::Terminator));
-        assert_eq!(Key::from_name("left").map(Key::class), Some(KeyClass::Other));
+        assert_eq!(
+            Key::from_name("a").map(Key::class),
+            Some(KeyClass::Character)
+        );
+        assert_eq!(
+            Key::from_name("leftshift").map(Key::class),
+            Some(KeyClass::Modifier)
+        );
+        assert_eq!(
+            Key::from_name("backspace").map(Key::class),
+            Some(KeyClass::Correction)
+        );
+        assert_eq!(
+            Key::from_name("space").map(Key::class),
+            Some(KeyClass::Space)
+        );
+        assert_eq!(
+            Key::from_name("enter").map(Key::class),
+            Some(KeyClass::Terminator)
+        );
+        assert_eq!(
+            Key::from_name("left").map(Key::class),
+            Some(KeyClass::Other)
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! without devices. The daemon, `behaviorctl evaluate` and the session monitor all call
 //! this crate; nothing else decides whether typing matches.
 
+pub mod eval;
 pub mod keys;
 pub mod sample;
 

@@ -98,7 +98,11 @@ impl LabeledSample {
             .into_iter()
             .map(|k| {
                 let key = Key::from_name(&k.key).ok_or(SampleError::UnknownKey(k.key))?;
-                Ok(Keystroke { key, down: k.down, up: k.up })
+                Ok(Keystroke {
+                    key,
+                    down: k.down,
+                    up: k.up,
+                })
             })
             .collect::<Result<Vec<_>, SampleError>>()?;
         Ok(LabeledSample {
@@ -119,20 +123,28 @@ mod tests {
         let line = r#"{"subject": "s01", "session": 1, "text": ".t",
             "keys": [{"key": "t", "down": 743.4, "up": 826.1}, {"key": "dot", "down": 0.0, "up": 79.4}]}"#;
         let s = LabeledSample::parse_line(line).map_err(|e| e.to_string());
-        let s = s.as_ref().map(|s| (s.subject.as_str(), s.session, s.sample.keys[0].key));
+        let s = s
+            .as_ref()
+            .map(|s| (s.subject.as_str(), s.session, s.sample.keys[0].key));
         assert_eq!(s, Ok(("s01", Some(1), Key(52))));
     }
 
     #[test]
     fn rejects_bad_lines() {
-        assert!(matches!(LabeledSample::parse_line("{"), Err(SampleError::Json(_))));
+        assert!(matches!(
+            LabeledSample::parse_line("{"),
+            Err(SampleError::Json(_))
+        ));
         let unknown = r#"{"subject":"s","text":"x","keys":[{"key":"zz","down":0,"up":1}]}"#;
         assert_eq!(
             LabeledSample::parse_line(unknown),
             Err(SampleError::UnknownKey("zz".into()))
         );
         let backwards = r#"{"subject":"s","text":"x","keys":[{"key":"a","down":5,"up":1}]}"#;
-        assert_eq!(LabeledSample::parse_line(backwards), Err(SampleError::BadTimes { index: 0 }));
+        assert_eq!(
+            LabeledSample::parse_line(backwards),
+            Err(SampleError::BadTimes { index: 0 })
+        );
         let empty = r#"{"subject":"s","text":"x","keys":[]}"#;
         assert_eq!(LabeledSample::parse_line(empty), Err(SampleError::Empty));
     }
