@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# End-to-end tests run the built daemon, CLI and PAM module.
+cargo build --workspace --locked
 cargo test --workspace --locked
