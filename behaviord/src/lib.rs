@@ -1,6 +1,15 @@
 //! behaviord: the root system daemon (evdev capture, templates, PINs, policy, events,
 //! session monitoring) and the library behind `behaviorctl`.
 //!
-//! Thin binaries in `src/bin/`; everything testable lives here, one module per concern.
+//! Thin binaries in `src/bin/`; everything testable lives here, one module per concern:
+//! `config` (the policy file), `policy` (rules to journeys), `store` (SQLite), `pin`
+//! (argon2id), `audit` (events to SQLite and syslog), `capture` (key timings per handle),
+//! `service` (the D-Bus objects), `daemon` (start-up, signals, shutdown).
 
+pub mod audit;
+pub mod capture;
+pub mod config;
 pub mod keyevent;
+pub mod pin;
+pub mod policy;
+pub mod store;
