@@ -6,7 +6,11 @@
 //! this crate; nothing else decides whether typing matches.
 
 pub mod eval;
+pub mod eval_fixed;
+pub mod features;
+pub mod fixed;
 pub mod keys;
+pub mod reference;
 pub mod sample;
 
 pub use keys::{Key, KeyClass};
