@@ -6,6 +6,8 @@
 //! this crate; nothing else decides whether typing matches.
 
 pub mod eval;
+pub mod eval_free;
+pub mod free;
 pub mod keys;
 pub mod sample;
 
