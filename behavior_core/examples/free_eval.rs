@@ -1,7 +1,8 @@
 //! Runs the free-text protocol on JSONL samples read from stdin and prints the figures.
 //! `zcat data.jsonl.gz | cargo run --release -p behavior_core --example free_eval -- [product|reference] [L] [G] [M]`
 use behavior_core::eval::mean_sd;
-use behavior_core::eval_free::{evaluate, FreeDetector, FreeProtocol};
+use behavior_core::eval_free::{evaluate_with, FreeDetector, FreeProtocol};
+use behavior_core::free::FreeParams;
 use behavior_core::LabeledSample;
 use std::io::BufRead;
 
@@ -26,7 +27,18 @@ fn main() {
         .filter_map(|l| LabeledSample::parse_line(&l).ok())
         .collect();
     let t = std::time::Instant::now();
-    let r = evaluate(&samples, &proto, detector, &mut |_, _| {});
+    let mut params = FreeParams::default();
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = env("CLIP") {
+        params.clip = v;
+    }
+    if let Some(v) = env("GAP") {
+        params.max_gap_ms = v;
+    }
+    if let Some(v) = env("PRIOR") {
+        params.prior_weight = v;
+    }
+    let r = evaluate_with(&samples, &proto, detector, &params, &mut |_, _| {});
     let eers: Vec<f64> = r.iter().map(|s| s.eer).collect();
     let m = mean_sd(&eers);
     println!(

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod eval_free;
 pub mod free;
 pub mod keys;
+pub mod monitor;
 pub mod sample;
 
 pub use keys::{Key, KeyClass};

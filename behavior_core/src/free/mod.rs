@@ -136,14 +136,19 @@ pub(crate) enum Obs {
 pub(crate) fn observations(keys: &[Keystroke], max_gap_ms: f64, mut f: impl FnMut(Obs)) {
     for (i, k) in keys.iter().enumerate() {
         f(Obs::Hold(slot(k.key), log_ms(k.hold())));
-        if let Some(next) = keys.get(i + 1) {
-            let dd = next.down - k.down;
-            if (0.0..=max_gap_ms).contains(&dd) {
-                let pair = slot(k.key) * SLOTS + slot(next.key);
-                f(Obs::Pair(pair, log_ms(dd), log_ud(next.down - k.up)));
-            }
+        if let Some(pair) = keys.get(i + 1).and_then(|n| pair_obs(k, n, max_gap_ms)) {
+            f(pair);
         }
     }
+}
+
+/// The pair observation of two consecutive keys, unless a pause separates them.
+fn pair_obs(k: &Keystroke, next: &Keystroke, max_gap_ms: f64) -> Option<Obs> {
+    let dd = next.down - k.down;
+    (0.0..=max_gap_ms).contains(&dd).then(|| {
+        let pair = slot(k.key) * SLOTS + slot(next.key);
+        Obs::Pair(pair, log_ms(dd), log_ud(next.down - k.up))
+    })
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -177,6 +182,9 @@ pub struct ProfileBuilder {
     dd: Vec<Acc>,
     ud: Vec<Acc>,
     keystrokes: u64,
+    /// The previous key of the current stretch (for [`ProfileBuilder::push`]); the only
+    /// keystroke ever held.
+    last: Option<Keystroke>,
 }
 
 impl Default for ProfileBuilder {
@@ -200,20 +208,45 @@ impl ProfileBuilder {
             dd: vec![Acc::default(); SLOTS * SLOTS],
             ud: vec![Acc::default(); SLOTS * SLOTS],
             keystrokes: 0,
+            last: None,
         }
     }
 
     /// Adds one uninterrupted stretch of typing (ordered by press time).
     pub fn add(&mut self, keys: &[Keystroke]) {
-        self.keystrokes += keys.len() as u64;
-        let (hold, dd, ud) = (&mut self.hold, &mut self.dd, &mut self.ud);
-        observations(keys, self.params.max_gap_ms, |o| match o {
-            Obs::Hold(s, h) => hold[s].add(h),
+        self.end_stretch();
+        for &k in keys {
+            self.push(k);
+        }
+        self.end_stretch();
+    }
+
+    /// Adds one keystroke, continuing the current stretch (live typing, key by key).
+    pub fn push(&mut self, key: Keystroke) {
+        self.keystrokes += 1;
+        self.record(Obs::Hold(slot(key.key), log_ms(key.hold())));
+        if let Some(pair) = self
+            .last
+            .and_then(|prev| pair_obs(&prev, &key, self.params.max_gap_ms))
+        {
+            self.record(pair);
+        }
+        self.last = Some(key);
+    }
+
+    /// Ends the current stretch: the next key pushed does not pair with the last one.
+    pub fn end_stretch(&mut self) {
+        self.last = None;
+    }
+
+    fn record(&mut self, o: Obs) {
+        match o {
+            Obs::Hold(s, h) => self.hold[s].add(h),
             Obs::Pair(p, d, u) => {
-                dd[p].add(d);
-                ud[p].add(u);
+                self.dd[p].add(d);
+                self.ud[p].add(u);
             }
-        });
+        }
     }
 
     /// Keystrokes added so far.
@@ -390,6 +423,25 @@ mod tests {
             }
         });
         assert_eq!(pairs, 0);
+    }
+
+    #[test]
+    fn pushing_key_by_key_equals_adding_a_stretch() {
+        let keys = typing(300, 1.0);
+        let mut a = ProfileBuilder::new();
+        a.add(&keys);
+        let mut b = ProfileBuilder::new();
+        for &k in &keys {
+            b.push(k);
+        }
+        assert_eq!(a.build(), b.build());
+        // A stretch break drops exactly the pair across it.
+        let mut c = ProfileBuilder::new();
+        c.add(&keys[..150]);
+        c.add(&keys[150..]);
+        let (pa, pc) = (a.build().unwrap(), c.build().unwrap());
+        let pairs = |p: &Profile| p.dd.iter().map(|s| s.n).sum::<u32>();
+        assert_eq!(pairs(&pa), pairs(&pc) + 1);
     }
 
     #[test]
