@@ -7,9 +7,12 @@
 
 pub mod eval;
 pub mod eval_fixed;
+pub mod eval_free;
 pub mod features;
 pub mod fixed;
+pub mod free;
 pub mod keys;
+pub mod monitor;
 pub mod reference;
 pub mod sample;
 
