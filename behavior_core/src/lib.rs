@@ -7,7 +7,9 @@
 
 pub mod eval;
 pub mod keys;
+pub mod layout;
 pub mod sample;
 
 pub use keys::{Key, KeyClass};
+pub use layout::{check_typed, Layout, LayoutError};
 pub use sample::{Keystroke, LabeledSample, Sample, SampleError};
