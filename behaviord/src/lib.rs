@@ -3,4 +3,5 @@
 //!
 //! Thin binaries in `src/bin/`; everything testable lives here, one module per concern.
 
+pub mod input;
 pub mod keyevent;
