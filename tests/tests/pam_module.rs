@@ -1,6 +1,9 @@
 //! pam_behavior.so loaded by the real libpam: without a daemon, and against a scripted mock
 //! daemon on a private bus for what the real daemon cannot be made to do (reply late, die
 //! mid-login, lie in its verdict). Every case asserts the exact conversation and PAM code.
+//!
+//! Test-only code: panics in helpers are test failures with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod pam_harness;
 
