@@ -1,6 +1,8 @@
 //! Module arguments (`debug max_tries=N timeout=S factors=behavior,pin fail=open|closed
-//! remote=fallthrough|deny conf=PATH`), optionally read from a `conf=` file first; the
-//! pam.d arguments override the file. Pure: the file is read through a callback.
+//! remote=fallthrough|deny conf=PATH`). The same `key=value` lines may sit in a file read
+//! first: `conf=PATH`, or else [`DEFAULT_CONF`] when it exists, so that one file sets
+//! `fail=closed` for every service; the pam.d arguments override the file. Pure: the file
+//! is read through a callback.
 //!
 //! An unknown or malformed argument is reported in `warnings` (the caller logs it) and
 //! ignored; numbers are clamped to sane bounds. Nothing here is ever fatal.
@@ -12,6 +14,8 @@ use std::time::Duration;
 pub const MAX_TRIES_BOUNDS: (u32, u32) = (1, 10);
 pub const TIMEOUT_BOUNDS_SECS: (u64, u64) = (1, 120);
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// Read when no `conf=` is given; its absence is not an error.
+pub const DEFAULT_CONF: &str = "/etc/security/pam_behavior.conf";
 
 /// A factor the module can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,28 +106,28 @@ pub fn parse<S: AsRef<str>>(
         .iter()
         .filter_map(|a| a.as_ref().strip_prefix("conf="))
         .next_back();
-    if let Some(path) = conf {
-        match read_conf(Path::new(path)) {
-            Ok(text) => {
-                for (number, line) in text.lines().enumerate() {
-                    let line = line.trim();
-                    if line.is_empty() || line.starts_with('#') {
-                        continue;
-                    }
-                    let origin = format!("{path}:{}", number + 1);
-                    if line.starts_with("conf=") {
-                        parsed
-                            .warnings
-                            .push(format!("{origin}: `conf=` inside a conf file is ignored"));
-                        continue;
-                    }
-                    apply(&mut parsed, line, &origin);
+    let path = conf.unwrap_or(DEFAULT_CONF);
+    match read_conf(Path::new(path)) {
+        Ok(text) => {
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
                 }
+                let origin = format!("{path}:{}", number + 1);
+                if line.starts_with("conf=") {
+                    parsed
+                        .warnings
+                        .push(format!("{origin}: `conf=` inside a conf file is ignored"));
+                    continue;
+                }
+                apply(&mut parsed, line, &origin);
             }
-            Err(e) => parsed
-                .warnings
-                .push(format!("conf={path}: cannot be read ({e}); ignored")),
         }
+        Err(e) if conf.is_none() && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => parsed
+            .warnings
+            .push(format!("conf={path}: cannot be read ({e}); ignored")),
     }
     for arg in args {
         let arg = arg.as_ref();
@@ -211,8 +215,32 @@ fn number(
 mod tests {
     use super::*;
 
-    fn no_file(_: &Path) -> std::io::Result<String> {
-        panic!("no conf= was given, the file must not be read")
+    /// No `conf=` given and no default file installed.
+    fn no_file(path: &Path) -> std::io::Result<String> {
+        assert_eq!(path, Path::new(DEFAULT_CONF));
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "absent"))
+    }
+
+    #[test]
+    fn the_default_conf_file_is_read_when_present() {
+        let parsed = parse(&["max_tries=3"], |path| {
+            assert_eq!(path, Path::new("/etc/security/pam_behavior.conf"));
+            Ok("fail=closed\nmax_tries=5\n".into())
+        });
+        assert_eq!(parsed.settings.fail, FailMode::Closed);
+        assert_eq!(parsed.settings.max_tries, Some(3));
+        assert!(parsed.warnings.is_empty());
+        // Present but unreadable is reported.
+        let parsed = parse::<&str>(&[], |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "denied",
+            ))
+        });
+        assert_eq!(
+            parsed.warnings,
+            vec!["conf=/etc/security/pam_behavior.conf: cannot be read (denied); ignored"]
+        );
     }
 
     #[test]

@@ -46,6 +46,14 @@ fn absent_daemon_falls_through_by_default() {
 }
 
 #[test]
+fn pam_silent_hides_messages_but_not_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut login = Login::new("", &absent_bus(dir.path()));
+    login.flags = PAM_SILENT;
+    assert_eq!(login.run(), (PAM_AUTHINFO_UNAVAIL, vec![]));
+}
+
+#[test]
 fn absent_daemon_fails_closed_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let bus = absent_bus(dir.path());

@@ -24,6 +24,8 @@ pub const PAM_MAXTRIES: c_int = 11;
 pub const PAM_CONV_ERR: c_int = 19;
 pub const PAM_IGNORE: c_int = 25;
 
+pub const PAM_SILENT: c_int = 0x8000;
+
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;
 
@@ -173,6 +175,8 @@ pub struct Login<'a> {
     pub bus: String,
     /// `XDG_SEAT` in the process environment (unset when `None`).
     pub seat: Option<&'a str>,
+    /// `pam_authenticate` flags (`PAM_SILENT`).
+    pub flags: c_int,
 }
 
 impl<'a> Login<'a> {
@@ -186,6 +190,7 @@ impl<'a> Login<'a> {
             answers: Vec::new(),
             bus: bus.to_string(),
             seat: None,
+            flags: 0,
         }
     }
 
@@ -249,7 +254,7 @@ impl<'a> Login<'a> {
                     PAM_SUCCESS
                 );
             }
-            let code = pam_authenticate(pamh, 0);
+            let code = pam_authenticate(pamh, self.flags);
             if code == PAM_SUCCESS {
                 assert_eq!(pam_setcred(pamh, 0x2), PAM_SUCCESS, "pam_setcred");
             }
