@@ -24,7 +24,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 profile=${PROFILE:-release}
 say "building ($profile)"
-make --no-print-directory build PROFILE="$profile"
+make --no-print-directory build PROFILE="$profile" >&2
 deb=$(make --no-print-directory deb PROFILE="$profile" | tail -n1)
 say "installing $deb"
 # apt-get rather than dpkg -i: it also installs what the package depends on (the system bus).
