@@ -9,6 +9,8 @@
 pub mod audit;
 pub mod capture;
 pub mod config;
+pub mod evaluate;
+pub mod input;
 pub mod keyevent;
 pub mod pin;
 pub mod policy;
