@@ -1,6 +1,6 @@
 //! Capture windows: the key timings of one phrase typing, for one authentication handle.
 //!
-//! Key events arrive on one tokio channel (from evdev, or from `Test1.InjectKeys`); [`run`]
+//! Key events arrive on one tokio channel (from `crate::input`, or from `Test1.InjectKeys`); [`run`]
 //! feeds them to every open window and drops them at once when none is open, so the daemon
 //! keeps keys only while a login is asking for the phrase. A window pairs press and release
 //! into [`Keystroke`]s (milliseconds from the window's first press) and is taken by
@@ -21,9 +21,6 @@ use crate::keyevent::{DeviceId, KeyEvent};
 /// refused) rather than growing without bound.
 pub const MAX_KEYS: usize = 256;
 
-/// Capacity of the key event channel.
-pub const CHANNEL_CAPACITY: usize = 1024;
-
 #[derive(Default)]
 struct Window {
     /// Keys currently held: (device, code) -> press time (µs).
@@ -31,6 +28,8 @@ struct Window {
     /// Completed key presses: (press µs, release µs, code).
     done: Vec<(i64, i64, u16)>,
     overflow: bool,
+    /// The input reader's lost-event counter when the window opened.
+    lost_at_open: u64,
 }
 
 /// What a window recorded.
@@ -40,6 +39,9 @@ pub struct Captured {
     pub keys: Vec<Keystroke>,
     /// More than [`MAX_KEYS`] keys were typed.
     pub overflow: bool,
+    /// The kernel dropped events (or a keyboard vanished) while the window was open: the
+    /// timings are incomplete and must not be scored.
+    pub incomplete: bool,
 }
 
 pub struct Captures {
@@ -64,9 +66,14 @@ impl Captures {
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a fresh window for `handle` (discarding any earlier one).
-    pub fn open(&self, handle: &str) {
-        self.windows().insert(handle.to_string(), Window::default());
+    /// Starts a fresh window for `handle` (discarding any earlier one); `lost` is the input
+    /// reader's lost-event counter now.
+    pub fn open(&self, handle: &str, lost: u64) {
+        let w = Window {
+            lost_at_open: lost,
+            ..Window::default()
+        };
+        self.windows().insert(handle.to_string(), w);
     }
 
     /// Drops `handle`'s window and everything it recorded.
@@ -86,8 +93,9 @@ impl Captures {
     }
 
     /// Closes `handle`'s window and returns its completed key presses (keys still held are
-    /// left out). `None` when no window is open.
-    pub fn take(&self, handle: &str) -> Option<Captured> {
+    /// left out); `lost` is the input reader's lost-event counter now. `None` when no window
+    /// is open.
+    pub fn take(&self, handle: &str, lost: u64) -> Option<Captured> {
         let w = self.windows().remove(handle)?;
         let mut done = w.done;
         done.sort_by_key(|&(down, _, _)| down);
@@ -103,6 +111,7 @@ impl Captures {
         Some(Captured {
             keys,
             overflow: w.overflow,
+            incomplete: lost != w.lost_at_open,
         })
     }
 
@@ -140,7 +149,7 @@ impl Captures {
 }
 
 /// The capture loop: runs until every sender is gone.
-pub async fn run(mut rx: mpsc::Receiver<KeyEvent>, captures: std::sync::Arc<Captures>) {
+pub async fn run(mut rx: mpsc::UnboundedReceiver<KeyEvent>, captures: std::sync::Arc<Captures>) {
     while let Some(ev) = rx.recv().await {
         captures.feed(ev);
         captures.processed.send_modify(|n| *n += 1);
@@ -164,7 +173,7 @@ mod tests {
     fn pairs_presses_and_releases_per_window() {
         let c = Captures::default();
         c.feed(ev(30, true, 0)); // no window: dropped
-        c.open("h");
+        c.open("h", 0);
         c.feed(ev(30, false, 5)); // release of a press before the window: ignored
         c.feed(ev(31, true, 10));
         c.feed(ev(32, true, 40));
@@ -172,8 +181,8 @@ mod tests {
         c.feed(ev(32, false, 90));
         c.feed(ev(28, true, 120)); // still held at take
         assert!(c.holding("h"));
-        let got = c.take("h").unwrap();
-        assert!(!got.overflow);
+        let got = c.take("h", 0).unwrap();
+        assert!(!got.overflow && !got.incomplete);
         assert_eq!(
             got.keys,
             vec![
@@ -189,29 +198,31 @@ mod tests {
                 },
             ]
         );
-        assert!(c.take("h").is_none(), "taking closes the window");
+        assert!(c.take("h", 0).is_none(), "taking closes the window");
     }
 
     #[test]
     fn windows_are_independent_and_bounded() {
         let c = Captures::default();
-        c.open("a");
+        c.open("a", 0);
         c.feed(ev(30, true, 0));
         c.feed(ev(30, false, 10));
-        c.open("b");
+        c.open("b", 0);
         c.feed(ev(31, true, 20));
         c.feed(ev(31, false, 30));
-        assert_eq!(c.take("a").unwrap().keys.len(), 2);
-        assert_eq!(c.take("b").unwrap().keys.len(), 1);
-        c.open("a");
+        assert_eq!(c.take("a", 0).unwrap().keys.len(), 2);
+        let b = c.take("b", 1).unwrap();
+        assert_eq!(b.keys.len(), 1);
+        assert!(b.incomplete, "events were lost while it was open");
+        c.open("a", 0);
         for i in 0..(MAX_KEYS as i64 + 5) {
             c.feed(ev(30, true, 2 * i));
             c.feed(ev(30, false, 2 * i + 1));
         }
-        let got = c.take("a").unwrap();
+        let got = c.take("a", 0).unwrap();
         assert!(got.overflow);
         assert_eq!(got.keys.len(), MAX_KEYS);
-        c.open("x");
+        c.open("x", 0);
         c.close("x");
         assert!(!c.is_open("x"));
     }
@@ -219,13 +230,13 @@ mod tests {
     #[tokio::test]
     async fn run_counts_processed_events() {
         let c = std::sync::Arc::new(Captures::default());
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(rx, c.clone()));
-        c.open("h");
+        c.open("h", 0);
         let target = c.count_sent(2);
-        tx.send(ev(30, true, 0)).await.unwrap();
-        tx.send(ev(30, false, 50)).await.unwrap();
+        tx.send(ev(30, true, 0)).unwrap();
+        tx.send(ev(30, false, 50)).unwrap();
         assert!(c.wait_processed(target, Duration::from_secs(2)).await);
-        assert_eq!(c.take("h").unwrap().keys.len(), 1);
+        assert_eq!(c.take("h", 0).unwrap().keys.len(), 1);
     }
 }

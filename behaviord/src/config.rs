@@ -126,8 +126,9 @@ pub struct Lockout {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Scale on the matcher's per-user acceptance threshold (1.0: as enrolled; larger is
-    /// more lenient).
+    /// The matcher's operating point (`behavior_core::fixed::Params::accept`): a typing is
+    /// accepted when its score is at most this; 1 is "as far from the pattern as the user's
+    /// own enrollment typings are from each other". Larger is more lenient.
     pub accept: f64,
     /// Session monitor: score past which the session is locked.
     pub step_up: f64,
@@ -212,7 +213,7 @@ impl Default for Lockout {
 impl Default for Thresholds {
     fn default() -> Thresholds {
         Thresholds {
-            accept: 1.0,
+            accept: behavior_core::fixed::Params::default().accept,
             step_up: 0.6,
             logout: 0.85,
         }
@@ -441,6 +442,11 @@ fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> Result<(),
             .ok_or_else(|| format!("{part} is not a table in the configuration file"))?;
     }
     Ok(())
+}
+
+/// True when the file's text sets `key` (dotted) itself.
+pub fn defined_in(text: &str, key: &str) -> bool {
+    key_line(text, key) > 0
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

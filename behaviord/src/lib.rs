@@ -6,12 +6,17 @@
 //! (argon2id), `audit` (events to SQLite and syslog), `capture` (key timings per handle),
 //! `service` (the D-Bus objects), `daemon` (start-up, signals, shutdown).
 
+pub mod accounts;
 pub mod audit;
 pub mod capture;
 pub mod config;
+pub mod ctl;
+pub mod daemon;
 pub mod evaluate;
 pub mod input;
 pub mod keyevent;
+pub mod matching;
 pub mod pin;
 pub mod policy;
+pub mod service;
 pub mod store;

@@ -173,6 +173,225 @@ impl SyslogSink {
     }
 }
 
+/// The built `behaviord`, running on a [`PrivateBus`] with its own temporary state
+/// directory, policy file and [`SyslogSink`]. Killed (SIGKILL) on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    bus_address: String,
+    dir: tempfile::TempDir,
+    pub syslog: SyslogSink,
+    test_input: bool,
+}
+
+impl Daemon {
+    /// Starts `behaviord --test-input` with `config` (TOML text) and waits until it owns its
+    /// bus name.
+    pub fn start(bus: &PrivateBus, config: &str) -> Daemon {
+        Daemon::start_with(bus, config, true)
+    }
+
+    pub fn start_with(bus: &PrivateBus, config: &str, test_input: bool) -> Daemon {
+        let dir = open_tempdir();
+        std::fs::write(dir.path().join("behaviord.toml"), config).unwrap();
+        let syslog = SyslogSink::bind(dir.path());
+        let mut d = Daemon {
+            child: None,
+            bus_address: bus.address().to_string(),
+            dir,
+            syslog,
+            test_input,
+        };
+        d.launch();
+        d
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("behaviord.toml")
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir().join("behaviord.db")
+    }
+
+    pub fn bus_address(&self) -> &str {
+        &self.bus_address
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon not running").id()
+    }
+
+    /// The daemon command line, for tests that run it themselves.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(built("behaviord"));
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus_address)
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--syslog-socket")
+            .arg(self.syslog.path());
+        if self.test_input {
+            cmd.arg("--test-input");
+        }
+        cmd
+    }
+
+    fn launch(&mut self) {
+        let child = self.command().stderr(Stdio::inherit()).spawn().unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits until the daemon owns its name (it requests the name last, when ready).
+    pub fn wait_ready(&mut self) {
+        let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
+            .unwrap()
+            .build()
+            .unwrap();
+        let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
+        let name = zbus::names::BusName::try_from(behavior_ipc::BUS_NAME).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if dbus.name_has_owner(name.clone()).unwrap_or(false) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("behaviord exited before serving: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "behaviord did not take its bus name within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon not running");
+        // SAFETY: kill with a pid we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same state, policy and syslog sink.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the daemon first");
+        self.launch();
+    }
+
+    /// Runs the built `behaviorctl` against this daemon's bus.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        self.ctl_with(args, None)
+    }
+
+    /// Runs `behaviorctl` with `stdin` as its standard input.
+    pub fn ctl_with(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new(built("behaviorctl"));
+        cmd.args(args);
+        run_with_stdin(cmd, &self.bus_address, stdin)
+    }
+
+    /// Runs `behaviorctl` as `nobody:nogroup` (via `setpriv`).
+    pub fn ctl_as_nobody(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(built("behaviorctl"))
+            .args(args);
+        run_with_stdin(cmd, &self.bus_address, stdin)
+    }
+
+    /// A connection to the bus as the test process (root).
+    pub fn connect(&self) -> zbus::blocking::Connection {
+        zbus::blocking::connection::Builder::address(self.bus_address.as_str())
+            .unwrap()
+            .build()
+            .unwrap()
+    }
+
+    /// Resident set size of the daemon process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+fn run_with_stdin(mut cmd: Command, bus: &str, stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One recorded typing from a fixture file (samples-format JSONL).
+#[derive(Clone, Debug)]
+pub struct Typing {
+    pub subject: String,
+    pub text: String,
+    /// (key name, down ms, up ms), as `Test1.InjectKeys` takes them.
+    pub keys: Vec<(String, f64, f64)>,
+}
+
+/// Reads `tests/fixtures/NAME` (samples-format JSONL).
+pub fn fixture_typings(name: &str) -> Vec<Typing> {
+    let path = workspace_root().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Typing {
+                subject: v["subject"].as_str().unwrap().to_string(),
+                text: v["text"].as_str().unwrap().to_string(),
+                keys: v["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k["key"].as_str().unwrap().to_string(),
+                            k["down"].as_f64().unwrap(),
+                            k["up"].as_f64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
