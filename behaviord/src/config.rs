@@ -260,16 +260,18 @@ pub fn parse_with_overrides(
     let mut config: Config = toml::from_str(text).map_err(span_err)?;
     if !overrides.is_empty() {
         let mut table: toml::Table = text.parse().map_err(span_err)?;
+        // One at a time, so a refused value names its key.
         for (key, value) in overrides {
-            apply_override(&mut table, key, value)
-                .map_err(|reason| ConfigError { line: 0, reason })?;
-        }
-        config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError {
+            let bad = |reason: String| ConfigError {
                 line: 0,
-                reason: format!("setting override: {}", e.message()),
-            })?;
+                reason: format!("{key}: {reason}"),
+            };
+            apply_override(&mut table, key, value).map_err(bad)?;
+            config = toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+            config.validate().map_err(|(_, reason)| bad(reason))?;
+        }
     }
     config.validate().map_err(|(key, reason)| ConfigError {
         line: key_line(text, &key),
@@ -352,7 +354,7 @@ impl Config {
                 "must be 1 to 128 printable ASCII characters".into(),
             ));
         }
-        range("handle_timeout_secs", self.handle_timeout_secs, 5, 3600)?;
+        range("handle_timeout_secs", self.handle_timeout_secs, 1, 3600)?;
         range("enrollment.attempts", self.enrollment.attempts, 2, 20)?;
         range(
             "enrollment.template_validity_days",

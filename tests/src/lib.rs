@@ -323,6 +323,83 @@ impl Daemon {
             .unwrap()
     }
 
+    /// Injects one recorded typing through `org.behaviord.Test1` (the daemon must run with
+    /// `--test-input`); returns once the daemon has processed its key events.
+    pub fn inject(&self, conn: &zbus::blocking::Connection, typing: &Typing) {
+        let test = behavior_ipc::test::TestProxyBlocking::new(conn).unwrap();
+        let keys: Vec<(&str, f64, f64)> = typing
+            .keys
+            .iter()
+            .map(|(k, d, u)| (k.as_str(), *d, *u))
+            .collect();
+        assert_eq!(test.inject_keys(&keys).unwrap(), 2 * keys.len() as u32);
+    }
+
+    /// Enrolls `user` through `Auth1` (stage `enroll` expected) with `typings` in order, then
+    /// sets up `pin` if the daemon asks for one, and finishes; returns the `Finish` outcome.
+    pub fn enroll(
+        &self,
+        user: &str,
+        typings: &[Typing],
+        pin: Option<&str>,
+    ) -> behavior_ipc::auth::Outcome {
+        use behavior_ipc::auth::{AuthProxyBlocking, EnrollStatus, Stage};
+        let conn = self.connect();
+        let auth = AuthProxyBlocking::new(&conn).unwrap();
+        let b = auth.begin(user, "login", "tty1", "").unwrap();
+        assert_eq!(b.stage, Stage::Enroll, "{b:?}");
+        let mut complete = false;
+        for t in typings {
+            auth.open_capture(&b.handle).unwrap();
+            self.inject(&conn, t);
+            let step = auth.submit_enrollment(&b.handle, &t.text).unwrap();
+            match step.status {
+                EnrollStatus::Complete => {
+                    complete = true;
+                    break;
+                }
+                EnrollStatus::Accepted => {}
+                other => panic!("enrollment step {other:?}: {}", step.message),
+            }
+        }
+        assert!(
+            complete,
+            "enrollment did not complete with {} typings",
+            typings.len()
+        );
+        if b.pin_enroll {
+            auth.enroll_pin(&b.handle, pin.expect("the daemon asks for a PIN"))
+                .unwrap();
+        }
+        auth.finish(&b.handle).unwrap()
+    }
+
+    /// Rows of the `events` table: (name, user, outcome, source), oldest first.
+    pub fn db_events(&self) -> Vec<(String, String, String, String)> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut stmt = db
+            .prepare("SELECT name, user, outcome, source FROM events ORDER BY id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
+    /// One integer from the database (`SELECT COUNT(*) ...`).
+    pub fn db_count(&self, sql: &str) -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// Resident set size of the daemon process, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
@@ -362,6 +439,18 @@ pub struct Typing {
     pub text: String,
     /// (key name, down ms, up ms), as `Test1.InjectKeys` takes them.
     pub keys: Vec<(String, f64, f64)>,
+}
+
+/// The phrase of `tests/fixtures/iiitbh_two_subjects.jsonl`.
+pub const FIXTURE_PHRASE: &str = ".xat17padn";
+
+/// Typings of `subject` from `tests/fixtures/iiitbh_two_subjects.jsonl` (`subject2`: 20,
+/// the enrolled user in the daemon tests; `subject4`: 5, the impostor).
+pub fn fixture_subject(subject: &str) -> Vec<Typing> {
+    fixture_typings("iiitbh_two_subjects.jsonl")
+        .into_iter()
+        .filter(|t| t.subject == subject)
+        .collect()
 }
 
 /// Reads `tests/fixtures/NAME` (samples-format JSONL).
