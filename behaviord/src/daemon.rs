@@ -15,6 +15,7 @@ use behavior_ipc::{ADMIN_PATH, AUTH_PATH, BUS_NAME, TEST_PATH, USER_PATH};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::sync::mpsc;
 use zbus::export::futures_core::Stream;
+use zbus::fdo::RequestNameFlags;
 
 use crate::audit::Syslog;
 use crate::capture;
@@ -191,15 +192,18 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
             .map_err(|e| format!("cannot export objects: {e}"))?;
     }
     let conn = builder
-        .name(BUS_NAME)
-        .map_err(|e| format!("bus name: {e}"))?
         .build()
+        .await
+        .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+    // Objects are registered: taking the name now announces a ready service (Type=dbus).
+    // DoNotQueue: a second daemon must fail, not wait in line (the builder's `name()` queues).
+    conn.request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
         .await
         .map_err(|e| match e {
             zbus::Error::NameTaken => {
                 format!("{BUS_NAME} is already owned: another behaviord is running")
             }
-            e => format!("cannot serve {BUS_NAME} on the system bus: {e}"),
+            e => format!("cannot own {BUS_NAME} on the system bus: {e}"),
         })?;
     state.set_connection(conn.clone());
 
