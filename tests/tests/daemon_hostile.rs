@@ -120,7 +120,7 @@ fn hostile_arguments_are_refused_and_change_nothing() {
         "Begin",
         &(5u32, true),
     );
-    let e = r.err().expect("wrong types must fail").to_string();
+    let e = r.expect_err("wrong types must fail").to_string();
     assert!(
         e.contains("InvalidArgs") || e.contains("Signature mismatch"),
         "{e}"
