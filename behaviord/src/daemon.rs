@@ -103,6 +103,7 @@ fn prepare_state_dir(dir: &Path) -> Result<Flock<fs::File>, String> {
 /// cleanly), for stderr and exit status 1.
 pub fn run(opts: Options) -> Result<(), String> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    return_large_allocations();
     let (file_text, _) = read_config(&opts.config, opts.config_given)?;
     let _lock = prepare_state_dir(&opts.state_dir)?;
     let store = Store::open(&opts.state_dir).map_err(|e| e.to_string())?;
@@ -149,6 +150,18 @@ pub fn run(opts: Options) -> Result<(), String> {
     let closed = state.store.close().map_err(|e| e.to_string());
     rt.shutdown_timeout(Duration::from_secs(1));
     result.and(closed)
+}
+
+/// argon2id allocates its whole memory cost (19 MiB by default) per PIN check, on whichever
+/// blocking thread runs it. glibc's adaptive mmap threshold would soon serve such blocks from
+/// per-thread arenas and keep them after use, so an idle daemon would hold tens of MiB. A
+/// fixed threshold keeps every large block an mmap that goes back to the kernel on free.
+fn return_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tunables; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+    }
 }
 
 async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {

@@ -20,12 +20,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`), where `cargo build` puts binaries and the
-/// PAM module's cdylib.
+/// PAM module's cdylib; `$BEHAVIOR_TEST_PROFILE` (e.g. `release`) picks another profile's
+/// folder, for benchmarks.
 pub fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("debug")
+    let profile = std::env::var("BEHAVIOR_TEST_PROFILE").unwrap_or_else(|_| "debug".into());
+    target.join(profile)
 }
 
 /// A file `cargo build --workspace` produced: `behaviord`, `behaviorctl`,
