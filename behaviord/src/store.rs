@@ -80,6 +80,12 @@ const MIGRATIONS: &[&str] = &[
         service TEXT NOT NULL
     ) STRICT;
     CREATE INDEX events_time ON events(time);",
+    // 2: free-text typing profiles of the session monitor (timings statistics as JSON).
+    "CREATE TABLE profiles (
+        user TEXT PRIMARY KEY NOT NULL,
+        profile TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// One row of the `events` table.
@@ -243,6 +249,19 @@ impl Store {
             c.query_row("SELECT phc FROM pins WHERE user = ?1", [user], |r| r.get(0))
                 .optional()
                 .map_err(|e| corrupt_or_sql("pins", user, "reading a PIN", e))
+        })
+    }
+
+    /// The session monitor's stored profile of `user` (JSON), if any.
+    pub fn profile(&self, user: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT profile FROM profiles WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| corrupt_or_sql("profiles", user, "reading a profile", e))
         })
     }
 
@@ -456,6 +475,17 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
+    pub fn put_profile(&self, user: &str, json: &str, now: i64) -> Result<()> {
+        self.0
+            .execute(
+                "INSERT INTO profiles (user, profile, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(user) DO UPDATE SET profile = ?2, updated_at = ?3",
+                params![user, json, now],
+            )
+            .map_err(sql("storing a profile"))?;
+        Ok(())
+    }
+
     pub fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
         self.0
             .execute(
@@ -595,6 +625,16 @@ mod tests {
         assert!(s.change(|tx| tx.delete_pin("bob")).unwrap());
         assert!(!s.change(|tx| tx.delete_pin("bob")).unwrap());
         assert_eq!(s.users(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn profiles() {
+        let (_d, s) = store();
+        assert_eq!(s.profile("ann").unwrap(), None);
+        s.change(|tx| tx.put_profile("ann", "{}", 1)).unwrap();
+        s.change(|tx| tx.put_profile("ann", "{\"w\":1}", 2))
+            .unwrap();
+        assert_eq!(s.profile("ann").unwrap().as_deref(), Some("{\"w\":1}"));
     }
 
     #[test]

@@ -218,6 +218,19 @@ impl State {
         Ok(out)
     }
 
+    /// Records one audit event on its own (for parts outside the D-Bus objects, such as the
+    /// session monitor's step-up and logout reports): database, syslog and `EventLogged`.
+    pub fn record_event(
+        &self,
+        event: Event,
+        user: &str,
+        outcome: &str,
+        source: &str,
+        service: &str,
+    ) -> Result<(), Error> {
+        self.commit(|tx, audit| audit.log(tx, event, user, outcome, source, service))
+    }
+
     fn publish(&self, row: EventRow, event: Event) {
         self.syslog.event(&row, event);
         if let Some(conn) = self.conn.get() {
