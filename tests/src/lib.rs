@@ -64,9 +64,24 @@ pub struct PrivateBus {
 
 impl PrivateBus {
     pub fn start() -> PrivateBus {
+        PrivateBus::start_with(true)
+    }
+
+    /// A bus WITHOUT the project's policy (anyone may call anything), to show what the
+    /// daemon refuses by itself when the bus lets a call through.
+    pub fn start_open() -> PrivateBus {
+        PrivateBus::start_with(false)
+    }
+
+    fn start_with(shipped_policy: bool) -> PrivateBus {
         let dir = open_tempdir();
         let socket = dir.path().join("system_bus_socket");
-        let policy = workspace_root().join("etc/dbus-1/system.d/org.behaviord.Behavior1.conf");
+        let policy = if shipped_policy {
+            let path = workspace_root().join("etc/dbus-1/system.d/org.behaviord.Behavior1.conf");
+            format!("<include>{}</include>", path.display())
+        } else {
+            String::new()
+        };
         let conf = dir.path().join("bus.conf");
         std::fs::write(
             &conf,
@@ -89,11 +104,10 @@ impl PrivateBus {
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
-  <include>{policy}</include>
+  {policy}
 </busconfig>
 "#,
                 socket = socket.display(),
-                policy = policy.display()
             ),
         )
         .unwrap();

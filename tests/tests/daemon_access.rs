@@ -222,3 +222,61 @@ fn nobody_is_refused_every_root_method_and_changes_nothing() {
     );
     assert!(text.contains("\"verify\""), "{text}");
 }
+
+/// Defence in depth: on a bus that lets every call through, the daemon itself refuses a
+/// non-root caller on Admin1 and Test1 (uid from the bus), again with nothing changed.
+#[test]
+fn the_daemon_refuses_non_root_even_when_the_bus_lets_it_through() {
+    let bus = PrivateBus::start_open();
+    let d = Daemon::start(&bus, &config());
+    assert!(
+        d.enroll(USER, &fixture_subject("subject2")[..5], Some("123456"))
+            .success
+    );
+    let before = snapshot(&d);
+    let admin_path = "/org/behaviord/Admin";
+    let m = "org.behaviord.Admin1";
+    let calls: Vec<(&str, &str, &str, Vec<&str>)> = vec![
+        (admin_path, m, "Status", vec![]),
+        (admin_path, m, "Users", vec![]),
+        (admin_path, m, "ShowUser", vec!["s", USER]),
+        (admin_path, m, "RemovePattern", vec!["s", USER]),
+        (admin_path, m, "RemovePin", vec!["s", USER]),
+        (admin_path, m, "SetPin", vec!["ss", USER, "999999"]),
+        (admin_path, m, "ResetLockout", vec!["s", USER]),
+        (
+            admin_path,
+            m,
+            "Events",
+            vec!["(ssxxu)", "", "", "0", "0", "10"],
+        ),
+        (admin_path, m, "Settings", vec![]),
+        (
+            admin_path,
+            m,
+            "Set",
+            vec!["ss", "enrollment.behavior", "false"],
+        ),
+        (admin_path, m, "Unset", vec!["s", "enrollment.behavior"]),
+        (admin_path, m, "Policy", vec![]),
+        (
+            "/org/behaviord/Test",
+            "org.behaviord.Test1",
+            "InjectKeys",
+            vec!["a(sdd)", "1", "a", "0", "50"],
+        ),
+    ];
+    for (path, iface, method, args) in &calls {
+        let out = busctl_as_nobody(&d, path, iface, method, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{iface}.{method} succeeded for nobody"
+        );
+        assert!(
+            err.contains("only root may call this method"),
+            "{iface}.{method}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&d), before);
+}

@@ -55,8 +55,8 @@ fn shipped_introspection_matches_the_live_daemon() {
             );
             std::fs::write(&file, doc).unwrap();
         }
-        let shipped = std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let shipped =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(
             interface_element(&shipped, iface),
             live,
@@ -75,7 +75,11 @@ fn indent(flat: &str) -> String {
             depth = depth.saturating_sub(1);
         }
         out.push(format!("{}{line}", "  ".repeat(depth)));
-        if line.starts_with('<') && !line.starts_with("</") && !line.ends_with("/>") && !line.contains("</") {
+        if line.starts_with('<')
+            && !line.starts_with("</")
+            && !line.ends_with("/>")
+            && !line.contains("</")
+        {
             depth += 1;
         }
     }
