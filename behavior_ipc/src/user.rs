@@ -21,6 +21,24 @@ pub struct SelfStatus {
     pub locked_until_ms: i64,
 }
 
+/// Reply of `BeginTrial`: the capture is open; type `phrase`, then `SubmitTrial`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
+pub struct Trial {
+    pub handle: String,
+    pub phrase: String,
+    /// Seconds the trial stays open.
+    pub timeout_secs: u32,
+}
+
+/// Reply of `SubmitTrial`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
+pub struct TrialResult {
+    /// The typing would have passed a login.
+    pub accepted: bool,
+    /// A sentence for the user.
+    pub message: String,
+}
+
 #[zbus::proxy(
     interface = "org.behaviord.User1",
     default_service = "org.behaviord.Behavior1",
@@ -32,4 +50,12 @@ pub trait User {
     /// Replaces the caller's PIN after checking `current`. A wrong `current` is
     /// `AccessDenied` and counts towards the lockout; `NotEnrolled` when no PIN is set.
     fn change_pin(&self, current: &str, new: &str) -> Result<(), Error>;
+
+    /// Tries the matcher on the caller's own typing of their phrase: opens a capture window
+    /// (one per caller; a new trial replaces the previous). Nothing is counted, stored or
+    /// logged. `NotEnrolled` without a typing pattern.
+    fn begin_trial(&self) -> Result<Trial, Error>;
+
+    /// Closes the trial's window and says whether the typing would have passed.
+    fn submit_trial(&self, handle: &str, typed: &str) -> Result<TrialResult, Error>;
 }

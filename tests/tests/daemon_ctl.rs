@@ -247,3 +247,65 @@ fn events_follow_streams_new_events() {
     assert_eq!(v["name"], "E_SETTINGS_CHANGED");
     assert_eq!(v["outcome"], "set verify.max_tries");
 }
+
+/// `behaviorctl try` as the enrolled user: typing injected while it waits for the phrase.
+fn try_as_nobody(d: &Daemon, typing: &behavior_tests::Typing) -> Value {
+    use std::io::Write;
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(built("behaviorctl"))
+        .args(["try", "--json"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prompt = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut prompt)
+        .unwrap();
+    assert_eq!(prompt.trim(), format!("Type the phrase: {FIXTURE_PHRASE}"));
+    let conn = d.connect();
+    d.inject(&conn, typing);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{FIXTURE_PHRASE}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_user_tries_the_matcher_on_their_own_typing() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(
+        &bus,
+        &format!("{}[enrollment]\nbehavior = true\n", config()),
+    );
+    let genuine = fixture_subject("subject2");
+    // Not enrolled yet: nothing to try.
+    let out = d.ctl_as_nobody(&["try"], Some(""));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no typing pattern"));
+    let conn = d.connect();
+    ok(d.ctl(&["set", "default_journey", "behavior"]));
+    assert!(d.enroll(USER, &genuine[..5], None).success);
+    let events = d.db_count("SELECT COUNT(*) FROM events");
+
+    let r = try_as_nobody(&d, &genuine[14]);
+    assert_eq!(r["accepted"], true, "{r}");
+    let r = try_as_nobody(&d, &fixture_subject("subject4")[0]);
+    assert_eq!(r["accepted"], false, "{r}");
+    // Nothing counted or stored.
+    assert_eq!(d.db_count("SELECT COUNT(*) FROM events"), events);
+    assert_eq!(
+        d.db_count("SELECT COUNT(*) FROM lockouts WHERE failures > 0"),
+        0
+    );
+    // A made-up trial handle.
+    let user = behavior_ipc::user::UserProxyBlocking::new(&conn).unwrap();
+    assert!(matches!(
+        user.submit_trial("0123456789abcdef0123456789abcdef", FIXTURE_PHRASE),
+        Err(Error::NoSuchHandle(_))
+    ));
+}

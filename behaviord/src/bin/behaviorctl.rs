@@ -83,6 +83,9 @@ enum Command {
     Policy(Out),
     /// Your own enrollment and PIN state (any user).
     Me(Out),
+    /// Try the matcher on your own typing: type your phrase when asked; nothing is counted
+    /// or stored.
+    Try(Out),
     /// Offline accuracy of the matcher on a sample file (no daemon, no root).
     Evaluate(EvaluateArgs),
 }
@@ -324,6 +327,22 @@ fn run(cli: Cli) -> Result<(), String> {
                     "fall through"
                 }
             );
+        }
+        Command::Try(out) => {
+            let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
+            let trial = me.begin_trial().map_err(d)?;
+            eprintln!("Type the phrase: {}", trial.phrase);
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            let typed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
+            let r = me.submit_trial(&trial.handle, &typed).map_err(d)?;
+            if out.json {
+                return print_json(&r);
+            }
+            println!("{}", r.message);
         }
         Command::Me(out) => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;

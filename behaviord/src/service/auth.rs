@@ -68,6 +68,12 @@ impl Session {
     }
 }
 
+/// Sentences for typings that cannot be scored.
+pub(crate) const CORRECTED: &str =
+    "The phrase was corrected while typing; please type it again without corrections.";
+pub(crate) const NOTHING: &str =
+    "No typing was captured from the keyboard; please type the phrase again.";
+
 /// When a template enrolled at `enrolled_at` must be renewed (0: never).
 pub(crate) fn template_expiry(enrolled_at: i64, config: &Config) -> i64 {
     match config.enrollment.template_validity_days {
@@ -80,7 +86,7 @@ fn is_remote(rhost: &str) -> bool {
     !matches!(rhost, "" | "localhost" | "127.0.0.1" | "::1")
 }
 
-fn new_handle() -> String {
+pub(crate) fn new_handle() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -90,57 +96,55 @@ pub struct AuthObject {
     pub state: Arc<State>,
 }
 
-impl AuthObject {
-    /// The user's current template: `None` when not enrolled or expired; a corrupt row is a
-    /// storage error naming it.
-    fn current_template(
-        &self,
-        user: &str,
-        config: &Config,
-        now: i64,
-    ) -> Result<Option<Template>, Error> {
-        let st = &self.state;
-        let Some(row) = st.store.template(user).map_err(|e| st.storage(e))? else {
-            return Ok(None);
-        };
-        let expires = template_expiry(row.enrolled_at, config);
-        if expires != 0 && expires <= now {
-            return Ok(None);
-        }
-        matching::from_json(&row.json).map(Some).map_err(|reason| {
-            st.storage(crate::store::StoreError::Corrupt {
-                table: "templates",
-                key: user.to_string(),
-                reason,
-            })
+/// The user's current template: `None` when not enrolled or expired; a corrupt row is a
+/// storage error naming it.
+pub(crate) fn current_template(
+    st: &State,
+    user: &str,
+    config: &Config,
+    now: i64,
+) -> Result<Option<Template>, Error> {
+    let Some(row) = st.store.template(user).map_err(|e| st.storage(e))? else {
+        return Ok(None);
+    };
+    let expires = template_expiry(row.enrolled_at, config);
+    if expires != 0 && expires <= now {
+        return Ok(None);
+    }
+    matching::from_json(&row.json).map(Some).map_err(|reason| {
+        st.storage(crate::store::StoreError::Corrupt {
+            table: "templates",
+            key: user.to_string(),
+            reason,
         })
-    }
+    })
+}
 
-    /// Waits briefly for keys still held, then takes the handle's capture.
-    async fn take_capture(&self, handle: &str) -> Result<crate::capture::Captured, Error> {
-        let captures = self.state.captures.clone();
-        let h = handle.to_string();
-        let waited = self
-            .state
-            .rt
-            .spawn(async move {
-                let end = tokio::time::Instant::now() + RELEASE_GRACE;
-                while captures.holding(&h) && tokio::time::Instant::now() < end {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await;
-        if waited.is_err() {
-            return Err(Error::Unavailable("internal task failed".into()));
-        }
-        self.state
-            .captures
-            .take(handle, self.state.lost_events())
-            .ok_or_else(|| {
-                Error::WrongStage("no capture is open: call OpenCapture before each typing".into())
-            })
+/// Waits briefly for keys still held, then takes the handle's capture.
+pub(crate) async fn take_capture(
+    st: &State,
+    handle: &str,
+) -> Result<crate::capture::Captured, Error> {
+    let captures = st.captures.clone();
+    let h = handle.to_string();
+    let waited = st
+        .rt
+        .spawn(async move {
+            let end = tokio::time::Instant::now() + RELEASE_GRACE;
+            while captures.holding(&h) && tokio::time::Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    if waited.is_err() {
+        return Err(Error::Unavailable("internal task failed".into()));
     }
+    st.captures.take(handle, st.lost_events()).ok_or_else(|| {
+        Error::WrongStage("no capture is open: call OpenCapture before each typing".into())
+    })
+}
 
+impl AuthObject {
     /// Counts a failure towards the lockout, with its event (and `E_USER_LOCKED_OUT`).
     /// Returns the lock end when the user is now locked out.
     fn fail(&self, s: &Session, event: Event) -> Result<Option<i64>, Error> {
@@ -220,7 +224,7 @@ impl AuthObject {
                 remaining(until, now)
             )));
         }
-        let template = self.current_template(user, &config, now)?;
+        let template = current_template(st, user, &config, now)?;
         let pin_set = st
             .store
             .pin_hash(user)
@@ -342,7 +346,7 @@ impl AuthObject {
                 "this authentication is not enrolling".into(),
             ));
         }
-        let captured = self.take_capture(handle).await?;
+        let captured = take_capture(st, handle).await?;
         let attempts = s.config.enrollment.attempts;
         let step = |status, message: &str, s: &Session| EnrollStep {
             status,
@@ -355,11 +359,7 @@ impl AuthObject {
         }
         let sample = match matching::judge(&captured, &typed) {
             Typing::Usable(sample) => sample,
-            Typing::Corrected => return Ok(step(
-                EnrollStatus::Retry,
-                "The phrase was corrected while typing; please type it again without corrections.",
-                &s,
-            )),
+            Typing::Corrected => return Ok(step(EnrollStatus::Retry, CORRECTED, &s)),
             Typing::Mismatch => {
                 return Ok(step(
                     EnrollStatus::Retry,
@@ -367,13 +367,7 @@ impl AuthObject {
                     &s,
                 ))
             }
-            Typing::Nothing => {
-                return Ok(step(
-                    EnrollStatus::Retry,
-                    "No typing was captured from the keyboard; please type the phrase again.",
-                    &s,
-                ))
-            }
+            Typing::Nothing => return Ok(step(EnrollStatus::Retry, NOTHING, &s)),
         };
         if let Err(why) = fixed::check_candidate(&s.samples, &sample, &s.params) {
             return Ok(step(EnrollStatus::Retry, &why.to_string(), &s));
@@ -460,7 +454,7 @@ impl AuthObject {
                 "this authentication is not verifying typing".into(),
             ));
         }
-        let captured = self.take_capture(handle).await?;
+        let captured = take_capture(st, handle).await?;
         let now = now_ms();
         if s.tries_left == 0 {
             return Ok(exhausted(0, "No tries left."));
@@ -482,14 +476,14 @@ impl AuthObject {
                     return Ok(VerifyStep {
                         status: VerifyStatus::Retry,
                         tries_left: s.tries_left,
-                        message: "The phrase was corrected while typing; please type it again without corrections.".into(),
+                        message: CORRECTED.into(),
                     })
                 }
                 Typing::Nothing => {
                     return Ok(VerifyStep {
                         status: VerifyStatus::Retry,
                         tries_left: s.tries_left,
-                        message: "No typing was captured from the keyboard; please type the phrase again.".into(),
+                        message: NOTHING.into(),
                     })
                 }
             }

@@ -54,6 +54,8 @@ pub struct State {
     file_text: String,
     config: RwLock<Arc<Config>>,
     sessions: Mutex<HashMap<String, Entry>>,
+    /// `User1` trials: handle -> (owner, deadline, user).
+    trials: Mutex<HashMap<String, (String, Instant, String)>>,
     pub rt: tokio::runtime::Handle,
     conn: OnceLock<zbus::Connection>,
     inflight: AtomicUsize,
@@ -91,6 +93,7 @@ impl State {
             file_text,
             config: RwLock::new(Arc::new(config)),
             sessions: Mutex::new(HashMap::new()),
+            trials: Mutex::new(HashMap::new()),
             rt,
             conn: OnceLock::new(),
             inflight: AtomicUsize::new(0),
@@ -324,8 +327,52 @@ impl State {
         self.captures.close(handle);
     }
 
+    /// Starts a trial for `user`, replacing the caller's earlier one; opens its capture.
+    pub(crate) fn begin_trial(&self, owner: &str, user: &str, timeout: Duration) -> String {
+        let handle = auth::new_handle();
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let gone: Vec<String> = trials
+            .iter()
+            .filter(|(_, (o, deadline, _))| o == owner || *deadline <= now)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in gone {
+            trials.remove(&h);
+            self.captures.close(&h);
+        }
+        trials.insert(
+            handle.clone(),
+            (owner.to_string(), now + timeout, user.to_string()),
+        );
+        self.captures.open(&handle, self.lost_events());
+        handle
+    }
+
+    /// Ends a trial of `owner`, returning its user; `NoSuchHandle` when unknown, foreign or
+    /// timed out. Its capture window stays for the caller to take.
+    pub(crate) fn end_trial(&self, handle: &str, owner: &str) -> Result<String, Error> {
+        check_len("handle", handle)?;
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = || Error::NoSuchHandle("unknown, finished or timed-out trial".into());
+        match trials.get(handle) {
+            Some((o, deadline, _)) if o == owner && *deadline > Instant::now() => {}
+            Some((o, _, _)) if o == owner => {
+                trials.remove(handle);
+                self.captures.close(handle);
+                return Err(stale());
+            }
+            _ => return Err(stale()),
+        }
+        trials
+            .remove(handle)
+            .map(|(_, _, user)| user)
+            .ok_or_else(stale)
+    }
+
     /// Drops every handle of a caller that left the bus.
     pub fn caller_left(&self, unique_name: &str) {
+        self.drop_trials(|owner, _| owner == unique_name);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()
@@ -338,9 +385,23 @@ impl State {
         }
     }
 
+    fn drop_trials(&self, f: impl Fn(&str, Instant) -> bool) {
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<String> = trials
+            .iter()
+            .filter(|(_, (owner, deadline, _))| f(owner, *deadline))
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in gone {
+            trials.remove(&h);
+            self.captures.close(&h);
+        }
+    }
+
     /// Drops handles past their timeout (and their capture windows).
     pub fn expire_sessions(&self) {
         let now = Instant::now();
+        self.drop_trials(|_, deadline| deadline <= now);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()

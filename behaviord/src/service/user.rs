@@ -2,17 +2,21 @@
 
 use std::sync::Arc;
 
-use behavior_ipc::user::SelfStatus;
+use behavior_core::fixed;
+use behavior_ipc::user::{SelfStatus, Trial, TrialResult};
 use behavior_ipc::Error;
 use zbus::message::Header;
 
-use super::auth::template_expiry;
+use super::auth::{current_template, take_capture, template_expiry, CORRECTED, NOTHING};
 use super::{check_len, now_ms, remaining, State};
 use crate::accounts::{self, Account};
 use crate::audit::Event;
+use crate::matching::{self, Typing};
 use crate::pin;
 
 const SOURCE: &str = "self-service";
+/// How long a trial waits for its typing.
+const TRIAL_SECS: u32 = 120;
 
 pub struct UserObject {
     pub state: Arc<State>,
@@ -53,6 +57,69 @@ impl UserObject {
             pin_set,
             pin_length: config.pin.length,
             locked_until_ms: locked_until,
+        })
+    }
+
+    async fn begin_trial(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Trial, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        let (caller, uid) = st.caller(&hdr).await?;
+        let me = accounts::by_uid(uid).ok_or_else(|| {
+            Error::UnknownUser(format!("uid {uid} has no account on this system"))
+        })?;
+        let config = st.config();
+        if current_template(st, &me.name, &config, now_ms())?.is_none() {
+            return Err(Error::NotEnrolled(
+                "you have no typing pattern to try".into(),
+            ));
+        }
+        let handle = st.begin_trial(
+            &caller,
+            &me.name,
+            std::time::Duration::from_secs(u64::from(TRIAL_SECS)),
+        );
+        Ok(Trial {
+            handle,
+            phrase: config.phrase.clone(),
+            timeout_secs: TRIAL_SECS,
+        })
+    }
+
+    async fn submit_trial(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        handle: &str,
+        typed: &str,
+    ) -> Result<TrialResult, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        check_len("typed", typed)?;
+        let typed = zeroize::Zeroizing::new(typed.to_string());
+        let (caller, _) = st.caller(&hdr).await?;
+        let user = st.end_trial(handle, &caller)?;
+        let captured = take_capture(st, handle).await?;
+        let config = st.config();
+        let template = current_template(st, &user, &config, now_ms())?
+            .ok_or_else(|| Error::NotEnrolled("you have no typing pattern to try".into()))?;
+        let result = |accepted: bool, message: &str| TrialResult {
+            accepted,
+            message: message.to_string(),
+        };
+        if typed.as_str() != config.phrase {
+            return Ok(result(false, "The typed text differs from the phrase."));
+        }
+        Ok(match matching::judge(&captured, &typed) {
+            Typing::Usable(sample) => {
+                let v = fixed::verify(&template, &sample, &matching::params(&config));
+                if v.accepted {
+                    result(true, "This typing matches your pattern.")
+                } else {
+                    result(false, "This typing does not match your pattern.")
+                }
+            }
+            Typing::Mismatch => result(false, "The keys pressed do not match the typed phrase."),
+            Typing::Corrected => result(false, CORRECTED),
+            Typing::Nothing => result(false, NOTHING),
         })
     }
 
