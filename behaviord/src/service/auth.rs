@@ -86,6 +86,46 @@ fn is_remote(rhost: &str) -> bool {
     !matches!(rhost, "" | "localhost" | "127.0.0.1" | "::1")
 }
 
+/// What a login must do, from the journey and what the user has.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    stage: Stage,
+    pin_verify: bool,
+    pin_enroll: bool,
+}
+
+/// Pure: the stage and PIN steps of a login; `Err` says what the user lacks when the policy
+/// offers no way to get it.
+fn plan(
+    journey: Journey,
+    enrolled: bool,
+    pin_set: bool,
+    config: &Config,
+) -> Result<Plan, &'static str> {
+    let stage = match journey {
+        Journey::None => Stage::Skip,
+        Journey::Pin => Stage::PinOnly,
+        Journey::Behavior | Journey::BehaviorPin if enrolled => Stage::Verify,
+        Journey::Behavior | Journey::BehaviorPin if config.enrollment.behavior => Stage::Enroll,
+        Journey::Behavior | Journey::BehaviorPin => {
+            return Err("has no typing pattern and enrollment is disabled")
+        }
+    };
+    // A PIN is verified when the journey asks for one; set up when it asks and none exists,
+    // or during typing enrollment when PIN enrollment is on (product.md, enrollment step 3).
+    let pin_verify = journey.needs_pin() && pin_set;
+    let pin_enroll =
+        !pin_set && config.enrollment.pin && (journey.needs_pin() || stage == Stage::Enroll);
+    if journey.needs_pin() && !pin_set && !pin_enroll {
+        return Err("has no PIN and PIN enrollment is disabled");
+    }
+    Ok(Plan {
+        stage,
+        pin_verify,
+        pin_enroll,
+    })
+}
+
 pub(crate) fn new_handle() -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -231,25 +271,12 @@ impl AuthObject {
             .map_err(|e| st.storage(e))?
             .is_some();
 
-        let stage = match journey {
-            Journey::None => Stage::Skip,
-            Journey::Pin => Stage::PinOnly,
-            Journey::Behavior | Journey::BehaviorPin if template.is_some() => Stage::Verify,
-            Journey::Behavior | Journey::BehaviorPin if config.enrollment.behavior => Stage::Enroll,
-            Journey::Behavior | Journey::BehaviorPin => {
-                return Err(Error::NotEnrolled(format!(
-                    "{user} has no typing pattern and enrollment is disabled"
-                )))
-            }
-        };
-        let wants_pin = journey.needs_pin() || (stage == Stage::Enroll && config.enrollment.pin);
-        let pin_verify = wants_pin && pin_set;
-        let pin_enroll = wants_pin && !pin_set && config.enrollment.pin;
-        if journey.needs_pin() && !pin_set && !pin_enroll {
-            return Err(Error::NotEnrolled(format!(
-                "{user} has no PIN and PIN enrollment is disabled"
-            )));
-        }
+        let Plan {
+            stage,
+            pin_verify,
+            pin_enroll,
+        } = plan(journey, template.is_some(), pin_set, &config)
+            .map_err(|what| Error::NotEnrolled(format!("{user} {what}")))?;
         // A user may unlock their own screen (verify only); enrolling takes root.
         if uid != 0 && (stage == Stage::Enroll || pin_enroll) {
             return Err(Error::AccessDenied(
@@ -728,6 +755,80 @@ mod tests {
         assert!(!s.success(), "a PIN set-up that was asked for must happen");
 
         assert!(session(Journey::None).success());
+    }
+
+    #[test]
+    fn plans() {
+        let mut c = Config::default();
+        let p = |j, e, s, c: &Config| plan(j, e, s, c);
+        assert!(
+            p(Journey::BehaviorPin, false, true, &c).is_err(),
+            "enrollment off"
+        );
+        assert!(
+            p(Journey::Pin, true, false, &c).is_err(),
+            "PIN enrollment off"
+        );
+        assert_eq!(
+            p(Journey::BehaviorPin, true, true, &c),
+            Ok(Plan {
+                stage: Stage::Verify,
+                pin_verify: true,
+                pin_enroll: false
+            })
+        );
+        assert_eq!(
+            p(Journey::Behavior, true, true, &c),
+            Ok(Plan {
+                stage: Stage::Verify,
+                pin_verify: false,
+                pin_enroll: false
+            })
+        );
+        assert_eq!(
+            p(Journey::None, false, false, &c),
+            Ok(Plan {
+                stage: Stage::Skip,
+                pin_verify: false,
+                pin_enroll: false
+            })
+        );
+        c.enrollment.behavior = true;
+        c.enrollment.pin = true;
+        assert_eq!(
+            p(Journey::BehaviorPin, false, false, &c),
+            Ok(Plan {
+                stage: Stage::Enroll,
+                pin_verify: false,
+                pin_enroll: true
+            })
+        );
+        // Enrolling typing under a typing-only journey still sets up a missing PIN, but
+        // does not ask for an existing one.
+        assert_eq!(
+            p(Journey::Behavior, false, false, &c),
+            Ok(Plan {
+                stage: Stage::Enroll,
+                pin_verify: false,
+                pin_enroll: true
+            })
+        );
+        assert_eq!(
+            p(Journey::Behavior, false, true, &c),
+            Ok(Plan {
+                stage: Stage::Enroll,
+                pin_verify: false,
+                pin_enroll: false
+            })
+        );
+        assert_eq!(
+            p(Journey::Pin, false, false, &c),
+            Ok(Plan {
+                stage: Stage::PinOnly,
+                pin_verify: false,
+                pin_enroll: true
+            })
+        );
     }
 
     #[test]
