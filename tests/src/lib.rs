@@ -264,7 +264,9 @@ impl Daemon {
         self.wait_ready();
     }
 
-    /// Waits until the daemon owns its name (it requests the name last, when ready).
+    /// Waits until this daemon process owns its name (it requests the name last, when
+    /// ready). Checking the owner's pid matters after a kill -9: the bus may still list the
+    /// dead process as the owner for a moment.
     pub fn wait_ready(&mut self) {
         let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
             .unwrap()
@@ -274,7 +276,8 @@ impl Daemon {
         let name = zbus::names::BusName::try_from(behavior_ipc::BUS_NAME).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if dbus.name_has_owner(name.clone()).unwrap_or(false) {
+            let pid = self.child.as_ref().unwrap().id();
+            if dbus.get_connection_unix_process_id(name.clone()).ok() == Some(pid) {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
