@@ -30,6 +30,8 @@ pub use auth::Session;
 /// Most authentications in progress at once, and per caller.
 const MAX_SESSIONS: usize = 256;
 const MAX_SESSIONS_PER_CALLER: usize = 16;
+/// Bound of the caller uid cache (cleared when full).
+const MAX_CACHED_UIDS: usize = 4096;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -54,6 +56,9 @@ pub struct State {
     file_text: String,
     config: RwLock<Arc<Config>>,
     sessions: Mutex<HashMap<String, Entry>>,
+    /// Caller uids by unique bus name (a unique name is never reused on a bus, so its uid
+    /// cannot change); entries go when the name leaves the bus.
+    uids: Mutex<HashMap<String, u32>>,
     /// `User1` trials: handle -> (owner, deadline, user).
     trials: Mutex<HashMap<String, (String, Instant, String)>>,
     pub rt: tokio::runtime::Handle,
@@ -94,6 +99,7 @@ impl State {
             config: RwLock::new(Arc::new(config)),
             sessions: Mutex::new(HashMap::new()),
             trials: Mutex::new(HashMap::new()),
+            uids: Mutex::new(HashMap::new()),
             rt,
             conn: OnceLock::new(),
             inflight: AtomicUsize::new(0),
@@ -170,6 +176,15 @@ impl State {
         let sender = hdr
             .sender()
             .ok_or_else(|| Error::AccessDenied("the call has no sender".into()))?;
+        let cached = self
+            .uids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sender.as_str())
+            .copied();
+        if let Some(uid) = cached {
+            return Ok((sender.to_string(), uid));
+        }
         let conn = self
             .conn
             .get()
@@ -181,6 +196,11 @@ impl State {
             .get_connection_unix_user(sender.clone().into())
             .await
             .map_err(|e| Error::AccessDenied(format!("cannot learn the caller's uid: {e}")))?;
+        let mut uids = self.uids.lock().unwrap_or_else(|p| p.into_inner());
+        if uids.len() >= MAX_CACHED_UIDS {
+            uids.clear();
+        }
+        uids.insert(sender.to_string(), uid);
         Ok((sender.to_string(), uid))
     }
 
@@ -372,6 +392,10 @@ impl State {
 
     /// Drops every handle of a caller that left the bus.
     pub fn caller_left(&self, unique_name: &str) {
+        self.uids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(unique_name);
         self.drop_trials(|owner, _| owner == unique_name);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
