@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
-# Installs the Debian packages behaviord needs to build (--build) or to build and run its
-# whole test suite (--test). Idempotent: asks apt only for what is missing.
+# Installs what behaviord needs, on Debian 12 / Ubuntu. Idempotent: asks only for what is
+# missing.
+#   --build   Debian packages to build and package it (root, or prints the apt-get command)
+#   --test    those plus the packages the test suite uses
+#   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
+#             missing or older than the workspace's rust-version; no root needed
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-build_pkgs=(gcc pkg-config libpam0g-dev)
+build_pkgs=(gcc make pkg-config libpam0g-dev dpkg-dev binutils curl ca-certificates)
 test_pkgs=(libpam-wrapper pamtester dbus python3-dbusmock python3-pypamtest
-           qemu-system-x86 busybox-static cpio kmod dpkg-dev fakeroot)
+           qemu-system-x86 busybox-static cpio kmod fakeroot
+           man-db groff-base systemd util-linux)
+
+ensure_rust() {
+    local need have
+    need=$(sed -n 's/^rust-version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if command -v cargo >/dev/null 2>&1; then
+        have=$(rustc --version | awk '{print $2}')
+        if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" = "$need" ]; then
+            return 0
+        fi
+        if command -v rustup >/dev/null 2>&1; then
+            echo "behaviord: Rust $have is older than $need; updating the stable toolchain" >&2
+            rustup update stable
+            return 0
+        fi
+        echo "behaviord: Rust $have is older than $need and was not installed by rustup;" \
+             "install Rust $need or newer (https://rustup.rs)" >&2
+        exit 1
+    fi
+    command -v curl >/dev/null 2>&1 || {
+        echo "behaviord: need curl to install Rust; run: scripts/deps.sh --build as root" >&2
+        exit 1
+    }
+    echo "behaviord: installing the Rust toolchain with rustup into $HOME/.cargo" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+        | sh -s -- -y --profile minimal --default-toolchain stable -c clippy -c rustfmt >&2
+}
 
 want=("${build_pkgs[@]}")
 case "${1:---build}" in
   --build) ;;
   --test) want+=("${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [--build|--test]" >&2; exit 2 ;;
+  --rust) ensure_rust; exit 0 ;;
+  *) echo "usage: $0 [--build|--test|--rust]" >&2; exit 2 ;;
 esac
 
 missing=()

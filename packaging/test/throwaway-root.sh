@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs a command as root chrooted in a throwaway copy of this machine: a private mount
+# namespace with an overlay (tmpfs upper layer) over /, so dpkg, apt, /etc and /var can be
+# changed freely and every change vanishes when the command ends. The host is never written.
+#
+#   throwaway-root.sh [--dir DIR]... -- COMMAND [ARG]...
+#
+# --dir makes DIR visible at the same path, copy-on-write, when it lives on another mount than
+# / (a checkout, ~/.cargo). The copy has an empty /run: no running systemd and no system bus,
+# as in a container. The command sees BEHAVIORD_THROWAWAY_ROOT=1. Needs root: unshare, mount,
+# chroot.
+set -euo pipefail
+
+if [ "${1:-}" != --in-namespace ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "throwaway-root: needs root (mount namespace, overlay)" >&2; exit 2; }
+    exec unshare --mount --propagation private "$(realpath "$0")" --in-namespace "$@"
+fi
+shift
+
+dirs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dir) dirs+=("$(realpath "$2")"); shift 2 ;;
+        --) shift; break ;;
+        *) echo "usage: throwaway-root.sh [--dir DIR]... -- COMMAND [ARG]..." >&2; exit 2 ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "throwaway-root: no command" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/behaviord-root.XXXXXX)
+mount -t tmpfs tmpfs "$work"
+r=$work/root
+mkdir -p "$r" "$work/up/root" "$work/wk/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$work/up/root,workdir=$work/wk/root" "$r"
+i=0
+for d in "${dirs[@]}"; do
+    # A directory on / is already in the root overlay.
+    [ "$(findmnt -n -o TARGET -T "$d")" = / ] && continue
+    i=$((i + 1))
+    mkdir -p "$work/up/$i" "$work/wk/$i" "$r$d"
+    mount -t overlay overlay -o "lowerdir=$d,upperdir=$work/up/$i,workdir=$work/wk/$i" "$r$d"
+done
+mount --rbind /dev "$r/dev"
+mount -t proc proc "$r/proc"
+mount -t tmpfs tmpfs "$r/run"
+
+rc=0
+chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME="${HOME:-/root}" LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
+    BEHAVIORD_THROWAWAY_ROOT=1 "$@" </dev/null || rc=$?
+umount -R "$r" || true
+umount "$work" || true
+rmdir "$work" || true
+exit $rc

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Try behaviord without installing it or touching the system's login: starts a private
+# system-type D-Bus (with the project's own bus policy) and the built daemon with a temporary
+# state directory and a copy of etc/behaviord.toml, then opens a shell (or runs COMMAND) where
+# behaviorctl and the PAM module talk to that daemon. Everything is stopped and deleted on exit.
+#
+#   sudo scripts/try.sh                 # interactive shell; type `exit` to stop
+#   sudo scripts/try.sh -- COMMAND...   # run one command, e.g. -- behaviorctl status
+#
+# Root is needed because the daemon reads /dev/input and the bus policy lets only root own
+# the daemon's name. Uses target/debug (PROFILE=release: target/release); build first with
+# `cargo build --workspace`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+say() { printf 'try: %s\n' "$*" >&2; }
+
+[ "${1:-}" != -- ] || shift
+bin=$root/target/${PROFILE:-debug}
+for f in behaviord behaviorctl libpam_behavior.so; do
+    [ -e "$bin/$f" ] || { say "$bin/$f is missing; run: cargo build --workspace"; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { say "needs root (reads /dev/input; owns the bus name): sudo $0 $*"; exit 1; }
+command -v dbus-daemon >/dev/null || { say "dbus-daemon is missing: apt-get install dbus"; exit 1; }
+
+dir=$(mktemp -d /tmp/behaviord-try.XXXXXX)
+bus_pid= daemon_pid=
+cleanup() {
+    [ -z "$daemon_pid" ] || kill "$daemon_pid" 2>/dev/null || true
+    [ -z "$bus_pid" ] || kill "$bus_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A system-type bus that allows ordinary traffic and includes the shipped policy for
+# org.behaviord.Behavior1, so what is tried is what gets installed.
+cat > "$dir/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$dir/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+  </policy>
+  <include>$root/etc/dbus-1/system.d/org.behaviord.Behavior1.conf</include>
+</busconfig>
+EOF
+dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>"$dir/bus.log" &
+bus_pid=$!
+export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus
+for _ in $(seq 50); do [ -S "$dir/bus" ] && break; sleep 0.1; done
+[ -S "$dir/bus" ] || { say "the private dbus-daemon did not start"; exit 1; }
+
+config_args=()
+if [ -f "$root/etc/behaviord.toml" ]; then
+    cp "$root/etc/behaviord.toml" "$dir/behaviord.toml"
+    config_args=(--config "$dir/behaviord.toml")
+fi
+mkdir -m 0700 "$dir/state"
+"$bin/behaviord" "${config_args[@]}" --state-dir "$dir/state" >"$dir/daemon.log" 2>&1 &
+daemon_pid=$!
+
+has_owner() {
+    dbus-send --system --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+        org.freedesktop.DBus.NameHasOwner string:org.behaviord.Behavior1 2>/dev/null \
+        | grep -q true
+}
+for _ in $(seq 100); do
+    has_owner && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if ! has_owner; then
+    say "the daemon did not take its bus name; its output:"
+    cat "$dir/daemon.log" >&2
+    exit 1
+fi
+
+# A PAM service file for pamtester through pam_wrapper (no change to /etc/pam.d).
+mkdir "$dir/pam.d"
+echo "auth required $bin/libpam_behavior.so debug" > "$dir/pam.d/behavior-try"
+wrapper=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -n1 || true)
+export PATH="$bin:$PATH"
+
+if [ $# -gt 0 ]; then
+    "$@"
+    exit $?
+fi
+
+cat >&2 <<EOF
+try: behaviord runs on a private bus (state in $dir/state, log in $dir/daemon.log).
+try: in this shell behaviorctl talks to it, for example:
+       behaviorctl status
+       behaviorctl set enrollment.behavior true
+try: log in through the PAM module with pamtester (the first run enrolls you):
+       LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
+         PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try \$USER authenticate
+try: type 'exit' to stop the daemon and delete everything.
+EOF
+"${SHELL:-/bin/bash}" -i || true

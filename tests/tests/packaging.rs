@@ -1,0 +1,481 @@
+//! Packaging: the Debian package's contents and metadata, the systemd unit, the man pages,
+//! `make install`/`uninstall`, and install/upgrade/remove/purge plus `scripts/install.sh` in
+//! a throwaway copy of this machine (`packaging/test/throwaway-root.sh`; root only). Nothing
+//! here installs anything on the host.
+//!
+//! Needs `cargo build --workspace` first (scripts/test.sh does it): the package is built from
+//! the debug binaries.
+//!
+//! Test-only code: panics here are test failures with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use behavior_tests::{build_dir, built, workspace_root};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MAN_PAGES: [&str; 4] = [
+    "behaviorctl.1",
+    "behaviord.toml.5",
+    "behaviord.8",
+    "pam_behavior.8",
+];
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    String::from_utf8(run(cmd).stdout).unwrap()
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+fn multiarch() -> String {
+    stdout(Command::new("dpkg-architecture").arg("-qDEB_HOST_MULTIARCH"))
+        .trim()
+        .to_string()
+}
+
+/// A scratch directory under `target/`, so that it is visible inside the throwaway root
+/// (which gets a fresh /run but keeps the rest of the file system, copy-on-write).
+fn scratch_dir() -> tempfile::TempDir {
+    let parent = build_dir().parent().unwrap().join("packaging-test");
+    std::fs::create_dir_all(&parent).unwrap();
+    tempfile::Builder::new()
+        .prefix("pkg")
+        .tempdir_in(parent)
+        .unwrap()
+}
+
+/// Builds the package from the debug binaries into `outdir`; returns the .deb's path.
+fn build_deb(outdir: &Path, version: Option<&str>) -> PathBuf {
+    built("behaviord");
+    built("behaviorctl");
+    built("libpam_behavior.so");
+    let mut cmd = Command::new(workspace_root().join("packaging/deb/build-deb.sh"));
+    cmd.env("PROFILE", "debug").env("OUTDIR", outdir);
+    if let Some(v) = version {
+        cmd.env("VERSION", v);
+    }
+    let out = stdout(&mut cmd);
+    let deb = PathBuf::from(out.lines().last().unwrap());
+    assert!(deb.is_file(), "build-deb.sh printed {deb:?}, not a file");
+    deb
+}
+
+/// The files the package and `make install` must install, with their modes, relative to /.
+fn expected_files() -> BTreeMap<String, &'static str> {
+    let root = workspace_root();
+    let ma = multiarch();
+    let mut files: BTreeMap<String, &'static str> = [
+        ("usr/sbin/behaviord", "-rwxr-xr-x"),
+        ("usr/bin/behaviorctl", "-rwxr-xr-x"),
+        (
+            format!("lib/{ma}/security/pam_behavior.so").as_str(),
+            "-rw-r--r--",
+        ),
+        (
+            "usr/share/dbus-1/system.d/org.behaviord.Behavior1.conf",
+            "-rw-r--r--",
+        ),
+        (
+            "usr/share/dbus-1/system-services/org.behaviord.Behavior1.service",
+            "-rw-r--r--",
+        ),
+        ("lib/systemd/system/behaviord.service", "-rw-r--r--"),
+        ("usr/share/pam-configs/behavior", "-rw-r--r--"),
+        ("usr/share/man/man1/behaviorctl.1.gz", "-rw-r--r--"),
+        ("usr/share/man/man5/behaviord.toml.5.gz", "-rw-r--r--"),
+        ("usr/share/man/man8/behaviord.8.gz", "-rw-r--r--"),
+        ("usr/share/man/man8/pam_behavior.8.gz", "-rw-r--r--"),
+        ("usr/share/doc/behaviord/README.md", "-rw-r--r--"),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.to_string(), m))
+    .collect();
+    if root.join("etc/behaviord.toml").is_file() {
+        files.insert("etc/behaviord/behaviord.toml".into(), "-rw-r--r--");
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("etc/pam.d")) {
+        for e in entries {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            files.insert(
+                format!("usr/share/doc/behaviord/examples/pam.d/{name}"),
+                "-rw-r--r--",
+            );
+        }
+    }
+    files
+}
+
+/// `dpkg-deb -c`: regular files as path (without "./") -> (mode, owner).
+fn deb_files(deb: &Path) -> BTreeMap<String, (String, String)> {
+    stdout(Command::new("dpkg-deb").arg("-c").arg(deb))
+        .lines()
+        .filter(|l| !l.starts_with('d'))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(
+                f[0].starts_with('-'),
+                "not a regular file in the package: {l}"
+            );
+            let path = f[5].trim_start_matches("./").to_string();
+            (path, (f[0].to_string(), f[1].to_string()))
+        })
+        .collect()
+}
+
+fn exported_pam_symbols(so: &Path) -> Vec<String> {
+    stdout(Command::new("nm").args(["-D", "--defined-only"]).arg(so))
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|s| s.starts_with("pam_sm_"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn deb_has_the_expected_files_metadata_and_scripts() {
+    let dir = scratch_dir();
+    let deb = build_deb(dir.path(), None);
+
+    // Every file the package should hold, nothing else, owned by root with the right mode.
+    let files = deb_files(&deb);
+    let expected = expected_files();
+    let names: Vec<&String> = files.keys().collect();
+    let mut expected_names: Vec<String> = expected.keys().cloned().collect();
+    expected_names.push("usr/share/doc/behaviord/copyright".into());
+    expected_names.sort();
+    assert_eq!(
+        names,
+        expected_names.iter().collect::<Vec<_>>(),
+        "package contents"
+    );
+    for (path, (mode, owner)) in &files {
+        assert_eq!(owner, "root/root", "{path} owner");
+        let want_mode = expected.get(path).copied().unwrap_or("-rw-r--r--");
+        assert_eq!(mode, want_mode, "{path} mode");
+    }
+
+    // Metadata.
+    let field = |name: &str| {
+        stdout(Command::new("dpkg-deb").arg("-f").arg(&deb).arg(name))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Package"), "behaviord");
+    let cargo_toml = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    assert!(
+        cargo_toml.contains(&format!("version = \"{}\"", field("Version"))),
+        "package version {} is not the workspace version",
+        field("Version")
+    );
+    assert_eq!(
+        field("Architecture"),
+        stdout(Command::new("dpkg-architecture").arg("-qDEB_HOST_ARCH")).trim()
+    );
+    let depends = field("Depends");
+    for dep in ["libc6", "libpam-runtime", "dbus-system-bus"] {
+        assert!(depends.contains(dep), "Depends lacks {dep}: {depends}");
+    }
+    assert!(field("Installed-Size").parse::<u64>().unwrap() > 0);
+    assert!(!field("Maintainer").is_empty() && !field("Description").is_empty());
+
+    // Control area: executable maintainer scripts that pass `sh -n`; conffiles for /etc.
+    let ctrl = dir.path().join("ctrl");
+    run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&ctrl));
+    for script in ["postinst", "prerm", "postrm"] {
+        let path = ctrl.join(script);
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o755, "{script} mode");
+        run(Command::new("sh").arg("-n").arg(&path));
+    }
+    let conffiles = std::fs::read_to_string(ctrl.join("conffiles")).unwrap_or_default();
+    let etc: Vec<&String> = files.keys().filter(|p| p.starts_with("etc/")).collect();
+    assert_eq!(
+        conffiles.lines().collect::<Vec<_>>(),
+        etc.iter().map(|p| format!("/{p}")).collect::<Vec<_>>(),
+        "every file under /etc is a conffile"
+    );
+
+    // Unpacked: checksums match, the profile is off by default, paths are the installed ones,
+    // and stripping kept the PAM entry points.
+    let tree = dir.path().join("tree");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree));
+    run(Command::new("md5sum")
+        .args(["--quiet", "-c"])
+        .arg(ctrl.join("md5sums"))
+        .current_dir(&tree));
+    let profile = std::fs::read_to_string(tree.join("usr/share/pam-configs/behavior")).unwrap();
+    assert!(profile.lines().any(|l| l == "Default: no"), "{profile}");
+    let unit = std::fs::read_to_string(tree.join("lib/systemd/system/behaviord.service")).unwrap();
+    assert!(unit.lines().any(|l| l == "ExecStart=/usr/sbin/behaviord"));
+    assert!(
+        !unit.contains("@SBINDIR@"),
+        "unsubstituted placeholder in the unit"
+    );
+    let so = tree.join(format!("lib/{}/security/pam_behavior.so", multiarch()));
+    assert_eq!(
+        exported_pam_symbols(&so),
+        exported_pam_symbols(&built("libpam_behavior.so")),
+        "stripping changed the PAM module's exported pam_sm_* symbols"
+    );
+}
+
+/// `Key=value` lines of the unit's [Service] section.
+fn unit_settings(unit: &str) -> Vec<(String, String)> {
+    unit.lines()
+        .skip_while(|l| l.trim() != "[Service]")
+        .take_while(|l| l.trim() != "[Install]")
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn systemd_unit_is_hardened_and_verifies() {
+    let template = workspace_root().join("packaging/systemd/behaviord.service.in");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let settings = unit_settings(&text);
+    for (key, value) in [
+        ("Type", "dbus"),
+        ("BusName", "org.behaviord.Behavior1"),
+        ("ProtectSystem", "strict"),
+        ("StateDirectory", "behaviord"),
+        ("StateDirectoryMode", "0700"),
+        ("PrivateNetwork", "yes"),
+        ("NoNewPrivileges", "yes"),
+        ("DevicePolicy", "closed"),
+        ("DeviceAllow", "char-input r"),
+        ("ProtectHome", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictAddressFamilies", "AF_UNIX"),
+        ("SystemCallFilter", "@system-service"),
+        ("CapabilityBoundingSet", ""),
+        ("MemoryDenyWriteExecute", "yes"),
+    ] {
+        assert!(
+            settings.iter().any(|(k, v)| k == key && v == value),
+            "{} lacks {key}={value}",
+            template.display()
+        );
+    }
+    // Only input devices, and only for reading.
+    let allowed: Vec<&String> = settings
+        .iter()
+        .filter(|(k, _)| k == "DeviceAllow")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(allowed, ["char-input r"]);
+
+    if !have("systemd-analyze") {
+        eprintln!("systemd-analyze is not installed: unit syntax not verified here");
+        return;
+    }
+    // Verify the unit as installed, with ExecStart pointing at the built daemon (verify checks
+    // that the binary exists). Documentation= pages are checked in the throwaway root, where
+    // they are installed.
+    let dir = scratch_dir();
+    let unit = dir.path().join("behaviord.service");
+    std::fs::write(
+        &unit,
+        text.replace("@SBINDIR@", build_dir().to_str().unwrap()),
+    )
+    .unwrap();
+    let out = run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit));
+    assert!(
+        out.stderr.is_empty(),
+        "systemd-analyze verify warns:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // systemd's own exposure score for the sandboxing (0 best, 10 worst).
+    let out = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&unit));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exposure: f64 = text
+        .lines()
+        .find_map(|l| l.split("behaviord.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+    assert!(exposure <= 1.5, "exposure {exposure} (expected <= 1.5)");
+}
+
+#[test]
+fn man_pages_render_without_warnings() {
+    for page in MAN_PAGES {
+        let path = workspace_root().join("packaging/man").join(page);
+        let out = run(Command::new("groff")
+            .args(["-man", "-ww", "-z", "-t"])
+            .arg(&path));
+        assert!(
+            out.stderr.is_empty(),
+            "groff warns about {page}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if have("man") {
+            let out = run(Command::new("man")
+                .args(["--warnings", "-E", "UTF-8", "-l"])
+                .arg(&path)
+                .env("MANWIDTH", "80")
+                .env("LC_ALL", "C.UTF-8"));
+            assert!(
+                out.stderr.is_empty(),
+                "man --warnings about {page}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // The NAME line must parse for whatis/apropos.
+            let name = stdout(Command::new("lexgrog").arg(&path));
+            let stem = page.rsplit_once('.').unwrap().0;
+            assert!(name.contains(&format!("\"{stem} - ")), "lexgrog: {name}");
+        }
+    }
+}
+
+#[test]
+fn make_install_and_uninstall_honour_destdir_and_keep_user_data() {
+    let dir = scratch_dir();
+    let dest = dir.path().join("root");
+    run(Command::new("make")
+        .args(["--no-print-directory", "install", "PROFILE=debug"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .current_dir(workspace_root()));
+    for (path, mode) in expected_files() {
+        let meta = std::fs::metadata(dest.join(&path))
+            .unwrap_or_else(|e| panic!("make install did not install {path}: {e}"));
+        let bits = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        let want = if mode == "-rwxr-xr-x" { 0o755 } else { 0o644 };
+        assert_eq!(bits, want, "{path} mode {bits:o}");
+    }
+
+    let data = dest.join("var/lib/behaviord/behaviord.db");
+    std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+    std::fs::write(&data, "user data").unwrap();
+    run(Command::new("make")
+        .args(["--no-print-directory", "uninstall"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .current_dir(workspace_root()));
+    let left = stdout(Command::new("find").arg(&dest).args(["-type", "f"]));
+    let mut left: Vec<&str> = left
+        .lines()
+        .map(|l| l.strip_prefix(dest.to_str().unwrap()).unwrap())
+        .collect();
+    left.sort();
+    let mut want = vec!["/var/lib/behaviord/behaviord.db"];
+    if workspace_root().join("etc/behaviord.toml").is_file() {
+        want.push("/etc/behaviord/behaviord.toml");
+        want.sort();
+    }
+    assert_eq!(
+        left, want,
+        "make uninstall should leave only user data and policy"
+    );
+}
+
+fn throwaway_root(dirs: &[&Path], command: &[&str]) -> Output {
+    let mut cmd = Command::new(workspace_root().join("packaging/test/throwaway-root.sh"));
+    for d in dirs {
+        cmd.arg("--dir").arg(d);
+    }
+    cmd.arg("--").args(command);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
+    if !is_root() {
+        eprintln!(
+            "not root: dpkg install/upgrade/remove/purge not tested (needs a mount namespace)"
+        );
+        return;
+    }
+    let dir = scratch_dir();
+    let old = build_deb(&dir.path().join("old"), None);
+    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
+    let new = build_deb(
+        &dir.path().join("new"),
+        Some(&format!("{}+upgradetest1", old_version.trim())),
+    );
+    let root = workspace_root();
+    let script = root.join("packaging/test/deb-lifecycle.sh");
+    let out = throwaway_root(
+        &[&root, dir.path()],
+        &[
+            script.to_str().unwrap(),
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+        ],
+    );
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "lifecycle failed:\n{log}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().last(),
+        Some("LIFECYCLE OK"),
+        "{log}"
+    );
+}
+
+#[test]
+fn install_script_installs_without_systemd_and_says_how_to_start() {
+    if !is_root() {
+        eprintln!("not root: scripts/install.sh not tested (needs a mount namespace)");
+        return;
+    }
+    let root = workspace_root();
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    let mut dirs: Vec<PathBuf> = vec![root.clone()];
+    for d in [".cargo", ".rustup"] {
+        if home.join(d).is_dir() {
+            dirs.push(home.join(d));
+        }
+    }
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let script = format!(
+        "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord",
+        root.display()
+    );
+    let out = throwaway_root(&dirs, &["sh", "-c", &script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "install.sh failed:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(stdout.trim(), "ii", "package status after install.sh");
+    assert!(
+        stderr.contains("systemd is not running") && stderr.contains("/usr/sbin/behaviord &"),
+        "install.sh does not say how to start the daemon by hand:\n{stderr}"
+    );
+}
