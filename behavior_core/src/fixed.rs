@@ -27,6 +27,8 @@ pub const TEMPLATE_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "TemplateRecord", into = "TemplateRecord")]
 pub struct Template {
+    /// The stored format's version ([`TEMPLATE_VERSION`]; reading another fails).
+    pub version: u32,
     record: TemplateRecord,
     model: Model,
     /// Typical leave-one-out distance of the enrollment typings; scores are divided by it.
@@ -318,6 +320,7 @@ impl Template {
             .filter(|d| d.is_finite() && *d > 1e-9)
             .unwrap_or(1.0);
         Template {
+            version: record.version,
             model: Model::fit(views),
             record,
             norm,
