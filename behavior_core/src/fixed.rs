@@ -55,8 +55,10 @@ pub struct TemplateRecord {
 pub enum TemplateError {
     #[error("template format version {0} is not supported (expected {TEMPLATE_VERSION})")]
     Version(u32),
-    #[error("template has fewer than 2 enrollment typings")]
+    #[error("template has fewer than {MIN_ENROLL_TYPINGS} enrollment typings")]
     TooFewTypings,
+    #[error("template phrase has fewer than {} keys", features::MIN_KEYS)]
+    TooFewKeys,
     #[error("template typing {0} has the wrong number of timings or a timing that is not finite")]
     BadTyping(usize),
 }
@@ -68,8 +70,11 @@ impl TryFrom<TemplateRecord> for Template {
         if record.version != TEMPLATE_VERSION {
             return Err(TemplateError::Version(record.version));
         }
-        if record.enrolled.len() < 2 || record.keys < features::MIN_KEYS {
+        if record.enrolled.len() < MIN_ENROLL_TYPINGS {
             return Err(TemplateError::TooFewTypings);
+        }
+        if record.keys < features::MIN_KEYS {
+            return Err(TemplateError::TooFewKeys);
         }
         let d = features::feature_count(record.keys);
         for (i, v) in record.enrolled.iter().chain(&record.adapted).enumerate() {
@@ -100,7 +105,8 @@ pub struct Params {
     /// measured on the shipped data (docs/accuracy.md): about 15 % of genuine attempts and
     /// 20 % of impostor attempts rejected / accepted with 5 enrollment typings.
     pub accept: f64,
-    /// Fewest enrollment typings [`enroll`] accepts.
+    /// Fewest enrollment typings [`enroll`] accepts; never fewer than
+    /// [`MIN_ENROLL_TYPINGS`].
     pub min_samples: usize,
     /// [`check_candidate`] refuses a typing whose hold and down-down times differ from the
     /// medians of the accepted typings by more than this mean absolute log-ratio (0.35: about
@@ -130,8 +136,8 @@ impl Default for Params {
 /// Outcome of one verification.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verification {
-    /// Distance from the template in units of the user's own typical distance; infinite for
-    /// another key sequence.
+    /// Distance from the template in units of the user's own typical distance, to the power
+    /// [`SCORE_EXPONENT`]; infinite for another key sequence or a corrected typing.
     pub score: f64,
     /// The operating point the score was compared with.
     pub threshold: f64,
@@ -314,9 +320,10 @@ impl Template {
             .chain(&record.adapted)
             .map(|v| model::transform(v, record.keys))
             .collect();
-        // Normalise by the typical distance; a degenerate one (identical typings) falls back
-        // to 1, which the scale floor keeps meaningful.
-        let norm = Model::typical_distance(&views)
+        // Normalise by the typical distance of the enrollment typings (adapted ones were
+        // chosen for matching well); a degenerate one (identical typings) falls back to 1,
+        // which the scale floor keeps meaningful.
+        let norm = Model::typical_distance(&views, record.enrolled.len())
             .filter(|d| d.is_finite() && *d > 1e-9)
             .unwrap_or(1.0);
         Template {

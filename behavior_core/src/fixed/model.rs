@@ -88,13 +88,16 @@ impl Model {
             / self.scale.len().max(1) as f64
     }
 
-    /// Median distance of each typing to a model of the others (leave-one-out): how far
-    /// the user's own new typings can be expected to be. `None` for fewer than 3 typings.
-    pub(crate) fn typical_distance(typings: &[Vec<f64>]) -> Option<f64> {
-        if typings.len() < 3 {
+    /// Median distance of each of the first `held_out` typings to a model of all the others
+    /// (leave-one-out): how far the user's own new typings can be expected to be. Only
+    /// unselected typings (the enrollment) should be held out: typings kept because they
+    /// matched well would make the user look more consistent than they are. `None` for
+    /// fewer than 3 typings or nothing held out.
+    pub(crate) fn typical_distance(typings: &[Vec<f64>], held_out: usize) -> Option<f64> {
+        if typings.len() < 3 || held_out == 0 {
             return None;
         }
-        let mut loo: Vec<f64> = (0..typings.len())
+        let mut loo: Vec<f64> = (0..held_out.min(typings.len()))
             .map(|i| {
                 let rest = typings
                     .iter()
@@ -161,9 +164,14 @@ mod tests {
 
     #[test]
     fn typical_distance_needs_three_typings() {
-        assert_eq!(Model::typical_distance(&[vec![1.0], vec![1.1]]), None);
-        let t = Model::typical_distance(&[vec![1.0], vec![1.1], vec![0.9], vec![1.0]]);
-        assert!(t.is_some_and(|d| d > 0.0));
+        assert_eq!(Model::typical_distance(&[vec![1.0], vec![1.1]], 2), None);
+        let typings = [vec![1.2], vec![1.0], vec![0.8], vec![1.0]];
+        let all = Model::typical_distance(&typings, 4).unwrap();
+        assert!(all > 0.0);
+        // Holding out only the first typing measures only its distance.
+        let last = Model::typical_distance(&typings, 1).unwrap();
+        assert!(last > 0.0 && last != all);
+        assert_eq!(Model::typical_distance(&typings, 0), None);
     }
 
     #[test]
