@@ -105,6 +105,8 @@ pub enum EvaluateError {
     },
     #[error("--{name} must be at least 1")]
     Zero { name: &'static str },
+    #[error("cannot encode the result as JSON: {0}")]
+    Encode(String),
 }
 
 /// The figures of one run. Mode-specific fields are left out of the JSON of the other mode.
@@ -195,10 +197,9 @@ pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
         }
     })?;
     if args.json {
-        match serde_json::to_string(&summary) {
-            Ok(line) => println!("{line}"),
-            Err(e) => eprintln!("cannot encode the result as JSON: {e}"),
-        }
+        let line =
+            serde_json::to_string(&summary).map_err(|e| EvaluateError::Encode(e.to_string()))?;
+        println!("{line}");
     } else {
         print_table(&summary);
     }

@@ -114,6 +114,38 @@ fn gzip_input_gives_the_same_figures() {
 }
 
 #[test]
+fn free_mode_reports_its_protocol() {
+    // The fixture's typings joined end to end are free text too (5 keystrokes each).
+    for detector in ["product", "digraph-manhattan"] {
+        let v = figures(&evaluate(&[
+            fixture().to_str().unwrap(),
+            "--mode",
+            "free",
+            "--gallery",
+            "3",
+            "--length",
+            "5",
+            "--impostors",
+            "2",
+            "--seed",
+            "7",
+            "--detector",
+            detector,
+            "--json",
+        ]));
+        assert_eq!(v["mode"], "free");
+        assert_eq!(v["detector"], detector);
+        assert_eq!(v["subjects"], 4);
+        assert_eq!(v["gallery"], 3);
+        assert_eq!(v["length"], 5);
+        assert_eq!(v["seed"], 7);
+        assert!(v.get("zero_miss_far_mean").is_none());
+        let eer = num(&v, "eer_mean");
+        assert!((0.0..=1.0).contains(&eer), "{v}");
+    }
+}
+
+#[test]
 fn human_output_is_a_table() {
     let out = evaluate(&[fixture().to_str().unwrap(), "--train", "5"]);
     assert!(out.status.success());
