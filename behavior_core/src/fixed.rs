@@ -533,4 +533,30 @@ mod tests {
             .replace("\"version\":1", "\"version\":2");
         assert!(serde_json::from_str::<Template>(&json).is_err());
     }
+
+    #[test]
+    fn unusable_typings_are_rejected_not_panicked_on() {
+        let p = Params::default();
+        let mut t = enroll(&user(&[0.0, 2.0, -2.0, 1.0]), &p).unwrap();
+        let mut nan = typing(PHRASE, 200.0, 90.0, 0.0);
+        nan.keys[3].up = f64::NAN;
+        let mut huge = typing(PHRASE, 200.0, 90.0, 0.0);
+        huge.keys[6].up = 1e300;
+        for s in [Sample::default(), nan.clone(), huge] {
+            let v = verify(&t, &s, &p);
+            assert!(!v.accepted, "{v:?}");
+            assert!(!adapt(&mut t, &s, &v, &p));
+        }
+        assert_eq!(
+            check_candidate(&[], &Sample::default(), &p),
+            Err(Rejection::TooShort { min: 4 })
+        );
+        assert_eq!(check_candidate(&[], &nan, &p), Err(Rejection::BadTimes));
+        // A nonsensical operating point accepts nothing.
+        let odd = Params {
+            accept: f64::NAN,
+            ..Params::default()
+        };
+        assert!(!verify(&t, &typing(PHRASE, 200.0, 90.0, 0.0), &odd).accepted);
+    }
 }
