@@ -75,7 +75,7 @@ pub struct FreeParams {
     /// A down-down gap longer than this (ms) is a pause: the pair across it is not used.
     pub max_gap_ms: f64,
     /// Per-feature deviations are clipped at this many standard deviations, so one odd
-    /// keystroke cannot dominate a window.
+    /// timing cannot dominate a window.
     pub clip: f64,
     /// Weight (in pseudo-observations) of the pooled spread when a feature has few samples.
     pub prior_weight: f64,
@@ -85,7 +85,7 @@ impl Default for FreeParams {
     fn default() -> Self {
         FreeParams {
             max_gap_ms: 1500.0,
-            clip: 3.0,
+            clip: 4.5,
             prior_weight: 4.0,
         }
     }
@@ -311,40 +311,53 @@ impl ProfileBuilder {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowScore {
     pub score: f64,
-    /// How many timing features of the window the profile could compare; a window with
-    /// none scores 0 and should not be trusted.
+    /// How many timings of the window the profile could compare; a window with none scores
+    /// 0 and should not be trusted.
     pub features: usize,
 }
 
-/// Scores a window of keystrokes (ordered by press time) against a profile: the mean of
-/// clipped standardised deviations over every hold and pair the profile knows.
+/// Scores a window of keystrokes (ordered by press time) against a profile.
+///
+/// Each timing the profile knows gives a standardised deviation `z` (log domain). The `z`
+/// of one feature (a key's hold, a pair's down-down or up-down) are summed over the window
+/// and scaled by `1/sqrt(k)` for `k` occurrences: for the owner that is again about
+/// `|N(0, 1)|`, while someone who is consistently slower or faster on that feature drifts
+/// away with every occurrence, which a mean of single deviations would average out. The
+/// score is the mean of these per-feature figures (clipped at [`FreeParams::clip`]),
+/// weighted by occurrences: about 0.8 for the owner, more for others.
 pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams) -> WindowScore {
-    let mut sum = 0.0;
-    let mut count = 0usize;
-    let mut add = |st: &Stat, x: f64| {
-        if st.n > 0 && st.sd > 0.0 {
-            sum += ((x - st.mean as f64).abs() / st.sd as f64).min(params.clip);
-            count += 1;
+    // (feature id, z) for every comparable timing, grouped by feature below.
+    let mut zs: Vec<(u32, f64)> = Vec::with_capacity(3 * window.len());
+    let mut add = |st: Option<&Stat>, x: f64, id: usize| {
+        if let Some(st) = st.filter(|st| st.n > 0 && st.sd > 0.0) {
+            zs.push((id as u32, (x - st.mean as f64) / st.sd as f64));
         }
     };
+    const DD_BASE: usize = SLOTS;
+    const UD_BASE: usize = SLOTS + SLOTS * SLOTS;
     observations(window, params.max_gap_ms, |o| match o {
-        Obs::Hold(s, h) => {
-            if let Some(st) = profile.hold.get(s) {
-                add(st, h)
-            }
-        }
+        Obs::Hold(s, h) => add(profile.hold.get(s), h, s),
         Obs::Pair(p, d, u) => {
-            if let Some(st) = profile.dd.get(p) {
-                add(st, d)
-            }
-            if let Some(st) = profile.ud.get(p) {
-                add(st, u)
-            }
+            add(profile.dd.get(p), d, DD_BASE + p);
+            add(profile.ud.get(p), u, UD_BASE + p);
         }
     });
+    zs.sort_unstable_by_key(|&(id, _)| id);
+    let mut total = 0.0;
+    for group in zs.chunk_by(|a, b| a.0 == b.0) {
+        let k = group.len() as f64;
+        let sum: f64 = group.iter().map(|&(_, z)| z).sum();
+        // Weighted by k: k * |sum| / sqrt(k).
+        total += k * (sum.abs() / k.sqrt()).min(params.clip);
+    }
+    let features = zs.len();
     WindowScore {
-        score: if count == 0 { 0.0 } else { sum / count as f64 },
-        features: count,
+        score: if features == 0 {
+            0.0
+        } else {
+            total / features as f64
+        },
+        features,
     }
 }
 
