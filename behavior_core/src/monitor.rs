@@ -192,6 +192,8 @@ pub struct Status {
     pub phase: Phase,
     /// Current risk; `None` until a window has been scored since the last reset.
     pub risk: Option<f64>,
+    /// Score of the last scored window (what moves the risk; for live tuning).
+    pub last_score: Option<f64>,
     /// Keystrokes in the current window.
     pub window_fill: usize,
 }
@@ -210,6 +212,7 @@ pub struct Monitor {
     window: VecDeque<Keystroke>,
     since_score: usize,
     risk: Option<f64>,
+    last_score: Option<f64>,
     active: bool,
     asleep: bool,
     locked: bool,
@@ -241,6 +244,7 @@ impl Monitor {
             mode,
             since_score: 0,
             risk: None,
+            last_score: None,
             active: true,
             asleep: false,
             locked: false,
@@ -270,6 +274,7 @@ impl Monitor {
         Status {
             phase,
             risk: self.risk,
+            last_score: self.last_score,
             window_fill: self.window.len(),
         }
     }
@@ -302,6 +307,7 @@ impl Monitor {
                     if self.locked {
                         self.locked = false;
                         self.risk = None;
+                        self.last_score = None;
                         self.drop_window();
                         self.grace_until = Some(now.saturating_add(self.config.grace_ms));
                     }
@@ -383,6 +389,7 @@ impl Monitor {
                     let s = score_window(profile, keys, &self.config.params);
                     // A window with nothing comparable carries no evidence either way.
                     if s.features > 0 {
+                        self.last_score = Some(s.score);
                         let alpha = (self.config.step as f64 / self.config.memory as f64).min(1.0);
                         self.risk = Some(match self.risk {
                             None => s.score,
@@ -516,7 +523,7 @@ mod tests {
         let Some((1, Action::ProfileLearned(p))) = a.first() else {
             panic!("{a:?}")
         };
-        assert_eq!(p.keystrokes, 400);
+        assert_eq!(p.keystrokes(), 400);
         assert_eq!(m.status().phase, Phase::Monitoring);
         assert_eq!(m.status().risk, None);
         // A stored profile monitors from the start.
@@ -531,6 +538,7 @@ mod tests {
         assert_eq!(feed(&mut m, &mut o, 20_000), vec![]);
         let risk = m.status().risk.unwrap();
         assert!(risk < 1.0, "{risk}");
+        assert!(m.status().last_score.is_some_and(|s| s < 1.5));
     }
 
     #[test]

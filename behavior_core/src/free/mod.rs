@@ -101,18 +101,86 @@ pub struct Stat {
 }
 
 /// A user's free-text typing profile: aggregate timing statistics only (see module docs).
+/// Serialised sparsely (features never seen are left out); a stored profile that does not
+/// fit the current slot layout is refused when read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// Hold time per slot.
-    pub hold: Vec<Stat>,
+    #[serde(with = "sparse::holds")]
+    hold: Vec<Stat>,
     /// Down-down latency per slot pair, indexed `first * SLOTS + second`.
-    pub dd: Vec<Stat>,
+    #[serde(with = "sparse::pairs")]
+    dd: Vec<Stat>,
     /// Up-down latency per slot pair.
-    pub ud: Vec<Stat>,
-    /// Pooled within-feature spread per feature kind (hold, dd, ud), used as a prior.
-    pub pooled_sd: [f32; 3],
+    #[serde(with = "sparse::pairs")]
+    ud: Vec<Stat>,
     /// Keystrokes the profile was learnt from (saturated at `u32::MAX`).
-    pub keystrokes: u32,
+    keystrokes: u32,
+}
+
+impl Profile {
+    /// Keystrokes the profile was learnt from.
+    pub fn keystrokes(&self) -> u32 {
+        self.keystrokes
+    }
+
+    /// Timing features the profile knows (holds and pairs).
+    pub fn features(&self) -> usize {
+        [&self.hold, &self.dd, &self.ud]
+            .iter()
+            .map(|v| v.iter().filter(|s| s.n > 0).count())
+            .sum()
+    }
+}
+
+/// Sparse serde form of a statistics table: `[[index, stat], ...]` for known features only.
+mod sparse {
+    use super::{Stat, SLOTS};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn ser<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            v.iter()
+                .enumerate()
+                .filter(|(_, st)| st.n > 0)
+                .map(|(i, st)| (i as u32, st)),
+        )
+    }
+
+    fn de<'de, D: Deserializer<'de>>(d: D, len: usize) -> Result<Vec<Stat>, D::Error> {
+        let entries: Vec<(u32, Stat)> = Vec::deserialize(d)?;
+        let mut v = vec![Stat::default(); len];
+        for (i, st) in entries {
+            let ok = st.n > 0 && st.sd.is_finite() && st.sd > 0.0 && st.mean.is_finite();
+            match v.get_mut(i as usize) {
+                Some(slot) if ok => *slot = st,
+                Some(_) => return Err(D::Error::custom(format!("bad statistics at {i}"))),
+                None => return Err(D::Error::custom(format!("feature {i} out of range"))),
+            }
+        }
+        Ok(v)
+    }
+
+    pub mod holds {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+            ser(v, s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
+            de(d, SLOTS)
+        }
+    }
+
+    pub mod pairs {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+            ser(v, s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
+            de(d, SLOTS * SLOTS)
+        }
+    }
 }
 
 /// Log-domain transforms. Up-down can be negative (overlapping keys): shifted first.
@@ -301,7 +369,6 @@ impl ProfileBuilder {
             hold: stats(&self.hold, pooled_sd[0], 1),
             dd: stats(&self.dd, pooled_sd[1], min_pair),
             ud: stats(&self.ud, pooled_sd[2], min_pair),
-            pooled_sd: pooled_sd.map(|v| v as f32),
             keystrokes: self.keystrokes.min(u32::MAX as u64) as u32,
         })
     }
@@ -455,6 +522,28 @@ mod tests {
         let (pa, pc) = (a.build().unwrap(), c.build().unwrap());
         let pairs = |p: &Profile| p.dd.iter().map(|s| s.n).sum::<u32>();
         assert_eq!(pairs(&pa), pairs(&pc) + 1);
+    }
+
+    #[test]
+    fn profile_round_trips_sparsely_and_refuses_foreign_layouts() {
+        let mut b = ProfileBuilder::new();
+        b.add(&typing(300, 1.0));
+        let p = b.build().unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        // 5 keys, 5 pairs: a few hundred bytes, not the whole table.
+        assert!(json.len() < 2000, "{}", json.len());
+        assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
+        assert_eq!(p.keystrokes(), 300);
+        assert_eq!(p.features(), 5 + 2 * 5);
+        let foreign = json.replacen(
+            "\"hold\":[[",
+            "\"hold\":[[99999,{\"n\":1,\"mean\":1.0,\"sd\":1.0}],[",
+            1,
+        );
+        let err = serde_json::from_str::<Profile>(&foreign).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        let zero_sd = json.replacen("\"sd\":", "\"sd\":0,\"x\":", 1);
+        assert!(serde_json::from_str::<Profile>(&zero_sd).is_err());
     }
 
     #[test]
