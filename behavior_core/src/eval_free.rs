@@ -211,26 +211,14 @@ fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     out.into_iter().flatten().collect()
 }
 
-/// Runs the free-text protocol with the shipped [`FreeParams`]; `progress(done, total)` is
-/// called as subjects complete.
+/// Runs the free-text protocol; `progress(done, total)` is called as subjects complete.
 pub fn evaluate(
     samples: &[LabeledSample],
     proto: &FreeProtocol,
     detector: FreeDetector,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<SubjectResult> {
-    evaluate_with(samples, proto, detector, &FreeParams::default(), progress)
-}
-
-/// [`evaluate`] with other scoring parameters (for studying them).
-pub fn evaluate_with(
-    samples: &[LabeledSample],
-    proto: &FreeProtocol,
-    detector: FreeDetector,
-    params: &FreeParams,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Vec<SubjectResult> {
-    let params = params.clone();
+    let params = FreeParams::default();
     let subjects = subjects(samples, proto);
     let n = subjects.len();
     progress(0, n);
