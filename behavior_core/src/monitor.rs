@@ -361,7 +361,7 @@ impl Monitor {
     }
 
     fn key(&mut self, k: Keystroke, now: u64, actions: &mut Vec<Action>) {
-        if self.locked || !self.active || self.asleep {
+        if self.locked || !self.active || self.asleep || !crate::free::usable(&k) {
             return;
         }
         self.last_key_at = Some(now);

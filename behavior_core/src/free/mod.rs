@@ -200,14 +200,23 @@ pub(crate) enum Obs {
 }
 
 /// Extracts log-domain observations (holds of every key, dd/ud of consecutive keys not
-/// separated by a pause).
+/// separated by a pause); keys with unusable times give none.
 pub(crate) fn observations(keys: &[Keystroke], max_gap_ms: f64, mut f: impl FnMut(Obs)) {
     for (i, k) in keys.iter().enumerate() {
+        if !usable(k) {
+            continue;
+        }
         f(Obs::Hold(slot(k.key), log_ms(k.hold())));
-        if let Some(pair) = keys.get(i + 1).and_then(|n| pair_obs(k, n, max_gap_ms)) {
+        let next = keys.get(i + 1).filter(|n| usable(n));
+        if let Some(pair) = next.and_then(|n| pair_obs(k, n, max_gap_ms)) {
             f(pair);
         }
     }
+}
+
+/// Times a keystroke must have to be used: finite, released after pressed.
+pub fn usable(k: &Keystroke) -> bool {
+    k.down.is_finite() && k.up.is_finite() && k.up >= k.down
 }
 
 /// The pair observation of two consecutive keys, unless a pause separates them.
@@ -289,8 +298,14 @@ impl ProfileBuilder {
         self.end_stretch();
     }
 
-    /// Adds one keystroke, continuing the current stretch (live typing, key by key).
+    /// Adds one keystroke, continuing the current stretch (live typing, key by key). A
+    /// keystroke with unusable times (not finite, or released before pressed) is skipped and
+    /// ends the stretch.
     pub fn push(&mut self, key: Keystroke) {
+        if !usable(&key) {
+            self.end_stretch();
+            return;
+        }
         self.keystrokes += 1;
         self.record(Obs::Hold(slot(key.key), log_ms(key.hold())));
         if let Some(pair) = self
@@ -397,7 +412,11 @@ pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams
     let mut zs: Vec<(u32, f64)> = Vec::with_capacity(3 * window.len());
     let mut add = |st: Option<&Stat>, x: f64, id: usize| {
         if let Some(st) = st.filter(|st| st.n > 0 && st.sd > 0.0) {
-            zs.push((id as u32, (x - st.mean as f64) / st.sd as f64));
+            let z = (x - st.mean as f64) / st.sd as f64;
+            // Unusable times (NaN, infinities) carry no evidence.
+            if z.is_finite() {
+                zs.push((id as u32, z));
+            }
         }
     };
     const DD_BASE: usize = SLOTS;
@@ -544,6 +563,26 @@ mod tests {
         assert!(err.to_string().contains("out of range"), "{err}");
         let zero_sd = json.replacen("\"sd\":", "\"sd\":0,\"x\":", 1);
         assert!(serde_json::from_str::<Profile>(&zero_sd).is_err());
+    }
+
+    #[test]
+    fn unusable_times_are_ignored() {
+        let mut b = ProfileBuilder::new();
+        b.add(&typing(200, 1.0));
+        let p = b.build().unwrap();
+        let mut bad = typing(50, 1.0);
+        bad[3].down = f64::NAN;
+        bad[4].up = f64::INFINITY;
+        bad[5].up = bad[5].down - 10.0;
+        b.add(&bad);
+        assert_eq!(b.len(), 200 + 47);
+        assert!(b.build().is_some());
+        let s = score_window(&p, &bad, &FreeParams::default());
+        let good = score_window(&p, &typing(50, 1.0), &FreeParams::default());
+        assert!(s.score.is_finite(), "{s:?}");
+        // Keys 3, 4, 5 are bad: their 3 holds and the 4 pairs touching them (dd and ud
+        // each) are left out.
+        assert_eq!(s.features, good.features - 3 - 2 * 4);
     }
 
     #[test]
