@@ -3,8 +3,10 @@
 //! For each subject (the first `subjects` in file order when given; only those take part):
 //! the gallery is its first `gallery` samples; its last 5 samples, joined end to end, are cut
 //! into windows of `length` keystrokes (genuine queries; an incomplete tail is dropped); for
-//! each of up to `impostors` other subjects, chosen with a seeded PRNG, the first such window
-//! of that subject is an impostor query. EER per subject (`eval::eer`).
+//! each of up to `impostors` other subjects (out of those taking part), chosen with a seeded
+//! PRNG, the first such window of that subject is an impostor query. EER per subject
+//! (`eval::eer`). Each model is built from its subject's own gallery only: no background or
+//! cohort data, so nothing of the evaluated subject or of the impostors enters it.
 //!
 //! Subjects with fewer than `gallery + 5` samples, or whose last 5 samples give no full
 //! window, are left out (their gallery and queries would overlap, or they have no query).

@@ -25,7 +25,7 @@ pub const MIN_PAIR_COUNT: u32 = 2;
 /// Counts are stored saturated at this value.
 pub const COUNT_CAP: u32 = 64;
 
-/// Maps a key to its slot: `a`..`z` are 0..26, then space, shift, backspace/delete, enter/tab,
+/// Maps a key to its slot: `a`..`z` are 0..=25, then space, shift, backspace/delete, enter/tab,
 /// digits, comma/dot, other punctuation, other modifiers, navigation/other, foreign codes.
 pub fn slot(key: Key) -> usize {
     match key.0 {
@@ -406,7 +406,7 @@ pub struct WindowScore {
 /// `|N(0, 1)|`, while someone who is consistently slower or faster on that feature drifts
 /// away with every occurrence, which a mean of single deviations would average out. The
 /// score is the mean of these per-feature figures (clipped at [`FreeParams::clip`]),
-/// weighted by occurrences: about 0.8 for the owner, more for others.
+/// weighted by occurrences: about 0.9 for the owner on real typing, more for others.
 pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams) -> WindowScore {
     // (feature id, z) for every comparable timing, grouped by feature below.
     let mut zs: Vec<(u32, f64)> = Vec::with_capacity(3 * window.len());
