@@ -357,6 +357,42 @@ mod tests {
     }
 
     #[test]
+    fn joined_samples_stay_ordered_and_apart() {
+        let samples = fixture(1);
+        let refs: Vec<&LabeledSample> = samples.iter().take(3).collect();
+        let j = join(&refs);
+        assert_eq!(j.len(), 120);
+        assert_eq!(j[0].down, 0.0);
+        assert!(j.windows(2).all(|w| w[0].down <= w[1].down));
+        // Each sample keeps its own rhythm; between samples there is a long pause.
+        assert!(j[40].down - j[39].up >= JOIN_GAP_MS);
+        let first = &samples[1].sample.keys;
+        assert_eq!(j[41].down - j[40].down, first[1].down - first[0].down);
+    }
+
+    #[test]
+    fn same_seed_same_results() {
+        let samples = fixture(8);
+        let proto = |seed| FreeProtocol {
+            gallery: 10,
+            length: 20,
+            impostors: 3,
+            subjects: None,
+            seed,
+        };
+        let run = |seed| {
+            evaluate(
+                &samples,
+                &proto(seed),
+                FreeDetector::Product,
+                &mut |_, _| {},
+            )
+        };
+        assert_eq!(run(5), run(5));
+        assert_eq!(run(5).len(), 8);
+    }
+
+    #[test]
     fn short_subjects_are_left_out() {
         let mut samples = fixture(3);
         samples.retain(|s| s.subject != "s1" || s.sample.keys.len() > 1000);
