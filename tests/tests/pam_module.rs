@@ -110,6 +110,30 @@ fn a_bus_that_never_answers_is_given_up_after_the_timeout() {
 }
 
 #[test]
+fn a_daemon_name_not_owned_by_root_is_not_trusted() {
+    // Where the shipped bus policy is missing, any user could own the name and say yes.
+    let bus = OpenBus::start();
+    let script = json!([
+        begin("behavior", "verify", false, false, false),
+        step("OpenCapture", Value::Null),
+        step("SubmitVerification", verify("accepted", 3)),
+        step("Finish", json!([true, ["behavior"]])),
+    ]);
+    let fake = MockDaemon::start_as(bus.address(), script.clone(), Some("nobody"));
+    let (code, seen) = Login::new("", bus.address()).answers(&[]).run();
+    assert_eq!(
+        (code, seen),
+        (PAM_AUTHINFO_UNAVAIL, vec![error(FETCH_FAILED)])
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    drop(fake);
+    // Control: the same script from root is believed.
+    let _real = MockDaemon::start_as(bus.address(), script, None);
+    let (code, _) = Login::new("", bus.address()).answers(&[PHRASE]).run();
+    assert_eq!(code, PAM_SUCCESS);
+}
+
+#[test]
 fn remote_logins_fall_through_without_calling_the_daemon() {
     let bus = PrivateBus::start();
     let mock = MockDaemon::start(&bus, json!([]));

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use behavior_tests::{built, workspace_root, PrivateBus};
+use std::os::unix::fs::PermissionsExt;
+
+use behavior_tests::{built, open_tempdir, workspace_root, PrivateBus};
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_PERM_DENIED: c_int = 6;
@@ -286,6 +288,70 @@ pub fn absent_bus(dir: &Path) -> String {
     format!("unix:path={}", dir.join("no-bus-here").display())
 }
 
+/// A bus WITHOUT the project's policy (anyone may own any name), to show what the module
+/// does where that policy is missing. Killed on drop.
+pub struct OpenBus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenBus {
+    pub fn start() -> OpenBus {
+        let dir = open_tempdir();
+        let socket = dir.path().join("bus");
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+        OpenBus {
+            child,
+            address: line.trim().to_string(),
+            _dir: dir,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+impl Drop for OpenBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The scripted mock daemon, owning `org.behaviord.Behavior1` on `bus`. Killed on drop.
 pub struct MockDaemon {
     child: Child,
@@ -296,16 +362,34 @@ pub struct MockDaemon {
 impl MockDaemon {
     /// `steps`: the replies, in order (see the fixture's docstring).
     pub fn start(bus: &PrivateBus, steps: serde_json::Value) -> MockDaemon {
-        let dir = tempfile::tempdir().unwrap();
+        MockDaemon::start_as(bus.address(), steps, None)
+    }
+
+    /// As `start`, on the bus at `address`, run as `user` (through `setpriv`) when given.
+    pub fn start_as(address: &str, steps: serde_json::Value, user: Option<&str>) -> MockDaemon {
+        let dir = open_tempdir();
         let script = dir.path().join("script.json");
         let calls = dir.path().join("calls.log");
         std::fs::write(&script, steps.to_string()).unwrap();
         std::fs::write(&calls, "").unwrap();
-        let mut child = Command::new("/usr/bin/python3")
+        std::fs::set_permissions(&calls, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut command = match user {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={user}")).args([
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    "/usr/bin/python3",
+                ]);
+                c
+            }
+            None => Command::new("/usr/bin/python3"),
+        };
+        let mut child = command
             .arg(workspace_root().join("tests/fixtures/mock_behaviord.py"))
             .arg(&script)
             .arg(&calls)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .env("DBUS_SYSTEM_BUS_ADDRESS", address)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
