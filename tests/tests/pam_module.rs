@@ -181,9 +181,22 @@ fn verify_pattern_and_pin_over_the_real_bus() {
             step("Finish", json!([true, ["behavior", "pin"]])),
         ]),
     );
+    // The hook sees each prompt with its answer just before it is sent (where the
+    // real-daemon tests inject the key timings).
+    let mut typed = Vec::new();
     let (code, seen) = Login::new("debug", bus.address())
         .answers(&["correct horse batery", PHRASE, "0000", "4821"])
+        .hook(|prompt, answer| typed.push(format!("{prompt}|{answer}")))
         .run();
+    assert_eq!(
+        typed,
+        vec![
+            format!("{PROMPT}|correct horse batery"),
+            format!("{PROMPT}|{PHRASE}"),
+            "PIN: |0000".to_string(),
+            "PIN: |4821".to_string(),
+        ]
+    );
     assert_eq!(
         seen,
         vec![

@@ -6,6 +6,7 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::{BufRead, BufReader};
@@ -91,11 +92,18 @@ extern "C" {
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
 }
 
-struct Transcript {
+/// Called with (prompt, answer) just before a prompt is answered: the user "types" then.
+pub type HookFn<'a> = dyn FnMut(&str, &str) + 'a;
+pub type Hook<'a> = Box<HookFn<'a>>;
+
+struct Transcript<'h> {
     seen: Vec<Msg>,
     answers: VecDeque<String>,
     /// A prompt came with no answer left: the conversation failed.
     starved: bool,
+    hook: Option<&'h mut HookFn<'h>>,
+    /// The hook panicked (caught: it cannot unwind through libpam); re-raised after.
+    hook_failed: Option<String>,
 }
 
 extern "C" fn converse(
@@ -108,12 +116,13 @@ extern "C" fn converse(
     // whole pam_authenticate call; libpam passes num_msg valid message pointers and
     // takes ownership of the calloc'ed responses.
     unsafe {
-        let t = &mut *(appdata as *mut Transcript);
+        let t = &mut *(appdata as *mut Transcript<'_>);
         let n = num_msg as usize;
         let responses = libc::calloc(n, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
         for i in 0..n {
             let m = &**msg.add(i);
             let text = CStr::from_ptr(m.msg).to_string_lossy().into_owned();
+            let prompt_text = text.clone();
             let prompt = match m.msg_style {
                 PAM_PROMPT_ECHO_ON => {
                     t.seen.push(Msg::EchoOn(text));
@@ -139,14 +148,29 @@ extern "C" fn converse(
                 }
             };
             if prompt {
-                let Some(answer) = t.answers.pop_front() else {
-                    t.starved = true;
+                let fail = |responses: *mut PamResponse| {
                     for j in 0..i {
                         libc::free((*responses.add(j)).resp as *mut c_void);
                     }
                     libc::free(responses as *mut c_void);
-                    return PAM_CONV_ERR;
+                    PAM_CONV_ERR
                 };
+                let Some(answer) = t.answers.pop_front() else {
+                    t.starved = true;
+                    return fail(responses);
+                };
+                if let Some(hook) = t.hook.as_mut() {
+                    let run = std::panic::AssertUnwindSafe(|| hook(&prompt_text, &answer));
+                    if let Err(e) = std::panic::catch_unwind(run) {
+                        let why = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        t.hook_failed = Some(why);
+                        return fail(responses);
+                    }
+                }
                 let answer = CString::new(answer).unwrap_or_default();
                 (*responses.add(i)).resp = libc::strdup(answer.as_ptr());
             }
@@ -179,6 +203,8 @@ pub struct Login<'a> {
     pub seat: Option<&'a str>,
     /// `pam_authenticate` flags (`PAM_SILENT`).
     pub flags: c_int,
+    /// See [`Hook`].
+    pub hook: Option<RefCell<Hook<'a>>>,
 }
 
 impl<'a> Login<'a> {
@@ -193,11 +219,17 @@ impl<'a> Login<'a> {
             bus: bus.to_string(),
             seat: None,
             flags: 0,
+            hook: None,
         }
     }
 
     pub fn answers(mut self, answers: &[&'a str]) -> Login<'a> {
         self.answers = answers.to_vec();
+        self
+    }
+
+    pub fn hook(mut self, hook: impl FnMut(&str, &str) + 'a) -> Login<'a> {
+        self.hook = Some(RefCell::new(Box::new(hook)));
         self
     }
 
@@ -212,10 +244,15 @@ impl<'a> Login<'a> {
                 + "\n",
         )
         .unwrap();
+        let mut hook = self.hook.as_ref().map(|h| h.borrow_mut());
         let mut transcript = Transcript {
             seen: Vec::new(),
             answers: self.answers.iter().map(|a| a.to_string()).collect(),
             starved: false,
+            hook: hook
+                .as_deref_mut()
+                .map(|h| &mut **h as &mut dyn FnMut(&str, &str)),
+            hook_failed: None,
         };
         let conv = PamConv {
             conv: converse,
@@ -263,6 +300,9 @@ impl<'a> Login<'a> {
             pam_end(pamh, code);
             code
         };
+        if let Some(why) = transcript.hook_failed {
+            panic!("the prompt hook failed: {why}");
+        }
         assert!(
             !transcript.starved,
             "the module prompted more than scripted: {:?}",
