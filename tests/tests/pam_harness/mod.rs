@@ -318,9 +318,13 @@ impl<'a> Login<'a> {
     }
 }
 
-/// The module `cargo build --workspace` produced.
+/// The module `cargo build --workspace` produced, or `$BEHAVIOR_PAM_MODULE` (the
+/// benchmark points it at a release build).
 pub fn module_path() -> PathBuf {
-    built("libpam_behavior.so")
+    match std::env::var_os("BEHAVIOR_PAM_MODULE") {
+        Some(path) => PathBuf::from(path),
+        None => built("libpam_behavior.so"),
+    }
 }
 
 /// A bus address nobody listens on.
