@@ -479,3 +479,88 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         "install.sh does not say how to start the daemon by hand:\n{stderr}"
     );
 }
+
+/// The pam.d lines of the README block after `marker`.
+fn readme_block(readme: &str, marker: &str) -> Vec<String> {
+    let after = &readme[readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README lacks {marker:?}"))..];
+    let block = after.split("```").nth(1).unwrap();
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the README's pam.d lines through real libpam (pamtester under pam_wrapper), with
+/// pam_debug standing in for pam_behavior.so (returning `code`) and pam_permit/pam_deny for
+/// the password of `@include common-auth`. True when authentication succeeds.
+fn stack_accepts(lines: &[String], code: &str, password_ok: bool, dir: &Path) -> bool {
+    let password = if password_ok {
+        "auth required pam_permit.so"
+    } else {
+        "auth required pam_deny.so"
+    };
+    let service: String = lines
+        .iter()
+        .map(|l| {
+            if l == "@include common-auth" {
+                password.to_string()
+            } else {
+                assert!(l.contains("pam_behavior.so"), "unexpected line {l:?}");
+                l.replace("pam_behavior.so", &format!("pam_debug.so auth={code}"))
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(dir.join("behavior-doc"), service).unwrap();
+    Command::new("pamtester")
+        .args(["behavior-doc", "alice", "authenticate"])
+        .env("LD_PRELOAD", "libpam_wrapper.so")
+        .env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("pamtester (Debian pamtester) and pam_wrapper (libpam-wrapper) are needed")
+        .status
+        .success()
+}
+
+#[test]
+fn readme_pam_lines_behave_as_documented() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let mfa = readme_block(&readme, "**Second factor (MFA):**");
+    let passwordless = readme_block(&readme, "**Passwordless:**");
+    let dir = tempfile::tempdir().unwrap();
+    // pam_behavior's outcomes: success; ignore (journey "none", skipped enrollment);
+    // authinfo_unavail (remote login, daemon down and fail-open); failures.
+    for (code, mfa_passes) in [
+        ("success", true),
+        ("ignore", true),
+        ("authinfo_unavail", true),
+        ("auth_err", false),
+        ("maxtries", false),
+        ("user_unknown", false),
+    ] {
+        assert_eq!(
+            stack_accepts(&mfa, code, true, dir.path()),
+            mfa_passes,
+            "MFA lines, right password, pam_behavior returns {code}"
+        );
+        assert!(
+            !stack_accepts(&mfa, code, false, dir.path()),
+            "MFA lines, wrong password, pam_behavior returns {code}: must refuse"
+        );
+        assert!(
+            stack_accepts(&passwordless, code, true, dir.path()),
+            "passwordless lines, right password, pam_behavior returns {code}: password is the fallback"
+        );
+        assert_eq!(
+            stack_accepts(&passwordless, code, false, dir.path()),
+            code == "success",
+            "passwordless lines, wrong password, pam_behavior returns {code}"
+        );
+    }
+}
