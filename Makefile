@@ -77,6 +77,15 @@ install:
 	  install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/pam.d; \
 	  install -m 0644 etc/pam.d/* $(DESTDIR)$(DOCDIR)/examples/pam.d/; \
 	fi
+	@# On the live system: make the bus policy and the unit known; starting is the admin's call.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if [ -S /run/dbus/system_bus_socket ]; then \
+	    dbus-send --system --type=method_call --dest=org.freedesktop.DBus / \
+	      org.freedesktop.DBus.ReloadConfig || true; fi; \
+	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+	    echo "make install: start it with: systemctl enable --now behaviord"; \
+	  else echo "make install: start it with: $(SBINDIR)/behaviord &"; fi; \
+	fi
 
 # Leaves /var/lib/behaviord (templates, PINs, events) and /etc/behaviord (the admin's policy).
 # On the live system (no DESTDIR) it first stops the daemon and takes the module out of

@@ -166,6 +166,7 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     let names: Vec<&String> = files.keys().collect();
     let mut expected_names: Vec<String> = expected.keys().cloned().collect();
     expected_names.push("usr/share/doc/behaviord/copyright".into());
+    expected_names.push("usr/share/doc/behaviord/changelog.gz".into());
     expected_names.sort();
     assert_eq!(
         names,
@@ -201,6 +202,31 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     }
     assert!(field("Installed-Size").parse::<u64>().unwrap() > 0);
     assert!(!field("Maintainer").is_empty() && !field("Description").is_empty());
+
+    // The Debian changelog's newest entry is this version.
+    let changelog_version = stdout(
+        Command::new("dpkg-parsechangelog")
+            .args(["-S", "Version", "-l"])
+            .arg(workspace_root().join("packaging/deb/changelog")),
+    );
+    assert_eq!(
+        changelog_version.trim(),
+        field("Version"),
+        "packaging/deb/changelog needs an entry for the workspace version"
+    );
+
+    // Debian policy, as lintian sees it: no errors, no warnings.
+    let out = Command::new("lintian")
+        .args(["--tag-display-limit", "0"])
+        .arg(&deb)
+        .output()
+        .expect("lintian is needed (scripts/deps.sh --test installs it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let bad: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(bad.is_empty(), "lintian:\n{}", bad.join("\n"));
 
     // Control area: executable maintainer scripts that pass `sh -n`; conffiles for /etc.
     let ctrl = dir.path().join("ctrl");
