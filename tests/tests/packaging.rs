@@ -590,3 +590,45 @@ fn readme_pam_lines_behave_as_documented() {
         );
     }
 }
+
+#[test]
+fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
+    if !is_root() {
+        eprintln!("not root: the unit under a running systemd not tested (needs namespaces)");
+        return;
+    }
+    let dir = scratch_dir();
+    let old = build_deb(&dir.path().join("old"), None);
+    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
+    let new = build_deb(
+        &dir.path().join("new"),
+        Some(&format!("{}+upgradetest1", old_version.trim())),
+    );
+    // Everything the script needs goes into the directory mounted at /results.
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    std::fs::copy(&old, results.join("old.deb")).unwrap();
+    std::fs::copy(&new, results.join("new.deb")).unwrap();
+    std::fs::copy(
+        workspace_root().join("packaging/test/systemd-checks.sh"),
+        results.join("systemd-checks.sh"),
+    )
+    .unwrap();
+    let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
+        .arg(&results)
+        .args([
+            "/results/systemd-checks.sh",
+            "/results/old.deb",
+            "/results/new.deb",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!(
+        "{stdout}\n{}\nsystemd:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(results.join("systemd.log")).unwrap_or_default()
+    );
+    assert!(out.status.success(), "under systemd:\n{log}");
+    assert_eq!(stdout.lines().last(), Some("SYSTEMD OK"), "{log}");
+}
