@@ -55,6 +55,24 @@ started_in_sandbox
 [ "$(stat -c '%a %U %G' /var/lib/behaviord)" = "700 root root" ] \
     || fail "/var/lib/behaviord is $(stat -c '%a %U %G' /var/lib/behaviord), not 700 root root"
 
+echo "== the sandbox, probed from inside the unit (ExecStart= swapped, all else kept)"
+if [ -x /results/sandbox-probe.py ]; then
+    dropin=/etc/systemd/system/$unit.d/probe.conf
+    mkdir -p "$(dirname "$dropin")"
+    printf '[Service]\nType=oneshot\nRestart=no\nExecStart=\nExecStart=/results/sandbox-probe.py\n' >"$dropin"
+    systemctl daemon-reload
+    systemctl restart "$unit" || fail "the sandbox probe did not run"
+    [ -f /var/lib/behaviord/probe.out ] || fail "the sandbox probe wrote no results"
+    cat /var/lib/behaviord/probe.out
+    ! grep -q '^FAIL' /var/lib/behaviord/probe.out || fail "the sandbox is not as intended (see above)"
+    rm -f "$dropin" /var/lib/behaviord/probe.out
+    systemctl daemon-reload
+    systemctl restart "$unit" || true
+    settle
+else
+    fail "/results/sandbox-probe.py is missing"
+fi
+
 echo "== upgrade to $(dpkg-deb -f "$new" Version)"
 was=$(prop ActiveState)
 dpkg -i "$new" >/dev/null || fail "dpkg -i of the new package"

@@ -55,7 +55,26 @@ mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/ovwor
 mount -t proc proc "$r/proc"
 mount -t sysfs sysfs "$r/sys"
 mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup"
-mount --rbind /dev "$r/dev"
+# A /dev of its own, as container managers build it: the basic nodes bound from the host, a
+# private devpts, and one input event node (no device behind it: opening it reaches the
+# driver, which answers ENODEV, unless a device policy refuses first).
+mount -t tmpfs -o mode=755,nosuid tmpfs "$r/dev"
+for n in null zero full random urandom tty; do
+    touch "$r/dev/$n"
+    mount --bind "/dev/$n" "$r/dev/$n"
+done
+touch "$r/dev/console"
+mount --bind /dev/null "$r/dev/console"
+mkdir "$r/dev/pts" "$r/dev/shm" "$r/dev/input"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$r/dev/pts"
+ln -s pts/ptmx "$r/dev/ptmx"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/dev/shm"
+ln -s /proc/self/fd "$r/dev/fd"
+mknod -m 0660 "$r/dev/input/event0" c 13 64
+chgrp input "$r/dev/input/event0" 2>/dev/null || true
+if [ -b /dev/loop0 ]; then
+    mknod -m 0660 "$r/dev/loop0" b 7 0
+fi
 mount -t tmpfs tmpfs "$r/run"
 mount -t tmpfs tmpfs "$r/tmp"
 mkdir -p "$r/results"

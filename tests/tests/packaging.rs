@@ -609,11 +609,13 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
     std::fs::create_dir(&results).unwrap();
     std::fs::copy(&old, results.join("old.deb")).unwrap();
     std::fs::copy(&new, results.join("new.deb")).unwrap();
-    std::fs::copy(
-        workspace_root().join("packaging/test/systemd-checks.sh"),
-        results.join("systemd-checks.sh"),
-    )
-    .unwrap();
+    for script in ["systemd-checks.sh", "sandbox-probe.py"] {
+        std::fs::copy(
+            workspace_root().join("packaging/test").join(script),
+            results.join(script),
+        )
+        .unwrap();
+    }
     let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
         .arg(&results)
         .args([
