@@ -559,6 +559,7 @@ fn readme_pam_lines_behave_as_documented() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let mfa = readme_block(&readme, "**Second factor (MFA):**");
     let passwordless = readme_block(&readme, "**Passwordless:**");
+    let clean_room = readme_block(&readme, "clean room), require it");
     let dir = tempfile::tempdir().unwrap();
     // pam_behavior's outcomes: success; ignore (journey "none", skipped enrollment);
     // authinfo_unavail (remote login, daemon down and fail-open); failures.
@@ -574,6 +575,11 @@ fn readme_pam_lines_behave_as_documented() {
             stack_accepts(&mfa, code, true, dir.path()),
             mfa_passes,
             "MFA lines, right password, pam_behavior returns {code}"
+        );
+        assert_eq!(
+            stack_accepts(&clean_room, code, true, dir.path()),
+            code == "success" || code == "ignore",
+            "clean-room lines, right password, pam_behavior returns {code}"
         );
         assert!(
             !stack_accepts(&mfa, code, false, dir.path()),
