@@ -6,8 +6,17 @@
 //! this crate; nothing else decides whether typing matches.
 
 pub mod eval;
+pub mod eval_fixed;
+pub mod eval_free;
+pub mod features;
+pub mod fixed;
+pub mod free;
 pub mod keys;
+pub mod layout;
+pub mod monitor;
+pub mod reference;
 pub mod sample;
 
 pub use keys::{Key, KeyClass};
+pub use layout::{check_typed, Layout, LayoutError};
 pub use sample::{Keystroke, LabeledSample, Sample, SampleError};

@@ -3,4 +3,6 @@
 //!
 //! Thin binaries in `src/bin/`; everything testable lives here, one module per concern.
 
+pub mod evaluate;
+pub mod input;
 pub mod keyevent;

@@ -1,0 +1,197 @@
+//! The fixed-text evaluation protocol (Killourhy & Maxion 2009, generalised; see
+//! `samples-format.md`): for each subject and text, train on the subject's first N samples,
+//! test on the rest (genuine) and on the first 5 samples of the same text of every other
+//! subject (impostors); EER and zero-miss false-alarm rate per subject.
+
+use crate::eval::{eer, zero_miss_false_alarm, SubjectResult};
+use crate::features::{self, PhraseFeatures};
+use crate::fixed;
+use crate::reference::ScaledManhattan;
+use crate::sample::{LabeledSample, Sample};
+use std::collections::BTreeMap;
+
+/// How many of a subject's samples train the detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Train {
+    Count(usize),
+    /// Half of the subject's samples of the text (rounded down).
+    Half,
+}
+
+/// Which matcher is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FixedDetector {
+    /// The product's matcher ([`crate::fixed`]), exactly as the daemon calls it.
+    Product,
+    /// The Killourhy & Maxion scaled-Manhattan reference ([`crate::reference`]).
+    ManhattanScaled,
+}
+
+/// Impostor samples taken from every other subject.
+pub const IMPOSTOR_SAMPLES: usize = 5;
+
+/// Runs the protocol. `progress(done, total)` is called after each subject. Subjects with
+/// no genuine test sample left after training, or whose training samples the detector
+/// cannot use, are left out.
+pub fn evaluate(
+    samples: &[LabeledSample],
+    train: Train,
+    detector: FixedDetector,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<SubjectResult> {
+    // (text, subject) -> samples in file order; subjects keep their first-seen order.
+    let mut groups: BTreeMap<&str, Vec<(&str, Vec<&Sample>)>> = BTreeMap::new();
+    for s in samples {
+        let subjects = groups.entry(s.text.as_str()).or_default();
+        match subjects.iter_mut().find(|(name, _)| *name == s.subject) {
+            Some((_, list)) => list.push(&s.sample),
+            None => subjects.push((s.subject.as_str(), vec![&s.sample])),
+        }
+    }
+    let several_texts = groups.len() > 1;
+    let total: usize = groups.values().map(Vec::len).sum();
+    let mut done = 0;
+    let mut results = Vec::new();
+    let params = fixed::Params::default();
+    for (text, subjects) in &groups {
+        for (i, (subject, own)) in subjects.iter().enumerate() {
+            let n = match train {
+                Train::Count(n) => n,
+                Train::Half => own.len() / 2,
+            };
+            if n > 0 && own.len() > n {
+                let impostors: Vec<&Sample> = subjects
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != i)
+                    .flat_map(|(_, (_, other))| other.iter().take(IMPOSTOR_SAMPLES).copied())
+                    .collect();
+                let scored = score_all(detector, &params, &own[..n], &own[n..], &impostors);
+                if let Some((genuine, impostor)) = scored {
+                    if let (Some(e), Some(z)) = (
+                        eer(&genuine, &impostor),
+                        zero_miss_false_alarm(&genuine, &impostor),
+                    ) {
+                        results.push(SubjectResult {
+                            subject: if several_texts {
+                                format!("{subject} ({text})")
+                            } else {
+                                (*subject).to_string()
+                            },
+                            eer: e,
+                            zero_miss_far: Some(z),
+                            genuine_tests: genuine.len(),
+                            impostor_tests: impostor.len(),
+                        });
+                    }
+                }
+            }
+            done += 1;
+            progress(done, total);
+        }
+    }
+    results
+}
+
+/// Genuine and impostor scores of one subject, or `None` when the detector cannot be
+/// trained on these samples.
+fn score_all(
+    detector: FixedDetector,
+    params: &fixed::Params,
+    train: &[&Sample],
+    genuine: &[&Sample],
+    impostors: &[&Sample],
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    match detector {
+        FixedDetector::Product => {
+            let owned: Vec<Sample> = train.iter().map(|s| (*s).clone()).collect();
+            let template = fixed::enroll(&owned, params).ok()?;
+            let score = |s: &&Sample| fixed::verify(&template, s, params).score;
+            Some((
+                genuine.iter().map(score).collect(),
+                impostors.iter().map(score).collect(),
+            ))
+        }
+        FixedDetector::ManhattanScaled => {
+            let feats: Vec<PhraseFeatures> = train
+                .iter()
+                .filter_map(|s| features::extract(s).ok())
+                .collect();
+            if feats.len() < train.len() {
+                return None;
+            }
+            let d = ScaledManhattan::train(&feats)?;
+            let score = |s: &&Sample| match features::extract(s) {
+                Ok(f) => d.score(&f),
+                Err(_) => f64::INFINITY,
+            };
+            Some((
+                genuine.iter().map(score).collect(),
+                impostors.iter().map(score).collect(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Key;
+    use crate::sample::Keystroke;
+
+    /// Subject `k` types 5 keys with gaps of `100 + 60k` ms, a little jitter per sample.
+    fn data(subjects: usize, per: usize) -> Vec<LabeledSample> {
+        let mut out = Vec::new();
+        for k in 0..subjects {
+            for i in 0..per {
+                let jitter = ((i * 13 + k * 7) % 9) as f64 - 4.0;
+                let keys = (0..5u16)
+                    .map(|j| {
+                        let down = f64::from(j) * (100.0 + 60.0 * k as f64 + jitter);
+                        Keystroke {
+                            key: Key(30 + j),
+                            down,
+                            up: down + 80.0 + jitter,
+                        }
+                    })
+                    .collect();
+                out.push(LabeledSample {
+                    subject: format!("s{k}"),
+                    session: None,
+                    text: "asdfg".into(),
+                    sample: Sample::new(keys).unwrap(),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn separable_subjects_have_zero_error() {
+        for detector in [FixedDetector::Product, FixedDetector::ManhattanScaled] {
+            let mut calls = 0;
+            let r = evaluate(&data(4, 12), Train::Half, detector, &mut |d, t| {
+                calls += 1;
+                assert!(d <= t);
+            });
+            assert_eq!(calls, 4);
+            assert_eq!(r.len(), 4);
+            for s in &r {
+                assert_eq!(s.eer, 0.0, "{detector:?} {s:?}");
+                assert_eq!(s.genuine_tests, 6);
+                assert_eq!(s.impostor_tests, 15);
+            }
+        }
+    }
+
+    #[test]
+    fn subjects_without_test_samples_are_left_out() {
+        let r = evaluate(
+            &data(3, 5),
+            Train::Count(5),
+            FixedDetector::Product,
+            &mut |_, _| {},
+        );
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,131 @@
+//! Live key capture: every keyboard under `/dev/input`, read with evdev.
+//!
+//! - Devices are opened read-only and never grabbed; hotplug is followed with inotify on the
+//!   input directory, and a device that vanishes (`ENODEV`) is dropped.
+//! - Devices that are not keyboards are ignored; so are virtual devices (uinput, anything
+//!   under `/sys/devices/virtual/input`) unless [`InputConfig::allow_virtual`]: replaying
+//!   recorded timings through uinput is an attack, not a user.
+//! - Only `EV_KEY` keyboard codes with their kernel timestamps (`CLOCK_REALTIME`, the evdev
+//!   default, in µs) leave this module, as [`KeyEvent`]s. Auto-repeat is dropped, a release
+//!   is only sent after its press, and nothing is stored here.
+//! - When the kernel drops events (`SYN_DROPPED`), or a device vanishes with keys down,
+//!   [`InputHandle::lost_events`] grows: a capture window that saw it change while open is
+//!   incomplete and must not be scored.
+//!
+//! One thread polls all devices; [`EventSource`] lets tests replay recorded raw events
+//! through the same decoding and forwarding code.
+
+mod decode;
+mod device;
+mod pump;
+mod watch;
+
+pub use pump::EventSource;
+
+use crate::keyevent::{DeviceId, KeyEvent};
+use pump::Shared;
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use tokio::sync::mpsc::UnboundedSender;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputConfig {
+    /// Read virtual (uinput) keyboards too. Off in production; tests turn it on.
+    pub allow_virtual: bool,
+    /// The evdev directory, `/dev/input`.
+    pub dir: PathBuf,
+}
+
+impl Default for InputConfig {
+    fn default() -> InputConfig {
+        InputConfig {
+            allow_virtual: false,
+            dir: PathBuf::from("/dev/input"),
+        }
+    }
+}
+
+/// A keyboard being read, for status output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyboard {
+    /// The [`KeyEvent::device`] of its events; never reused while the reader runs.
+    pub id: DeviceId,
+    pub path: PathBuf,
+    /// The name the device reports.
+    pub name: String,
+    pub is_virtual: bool,
+}
+
+/// The running reader. Dropping it stops the thread and closes every device.
+#[derive(Debug)]
+pub struct InputHandle {
+    shared: Arc<Shared>,
+    wake: UnixStream,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts reading every keyboard under `cfg.dir`, sending key events to `tx`.
+///
+/// The keyboards present now are open when this returns. Fails when inotify is unavailable
+/// or neither the directory nor its parent can be watched.
+pub fn spawn(cfg: InputConfig, tx: UnboundedSender<KeyEvent>) -> io::Result<InputHandle> {
+    let shared = Arc::new(Shared::default());
+    let watcher = watch::Watcher::new(cfg, tx, Arc::clone(&shared))?;
+    let (wake, wake_rx) = UnixStream::pair()?;
+    let thread_shared = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("behaviord-input".into())
+        .spawn(move || {
+            let why = watcher.run(wake_rx);
+            thread_shared.keyboards().clear();
+            *thread_shared
+                .stopped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(why);
+        })?;
+    Ok(InputHandle {
+        shared,
+        wake,
+        thread: Some(thread),
+    })
+}
+
+impl InputHandle {
+    /// The keyboards being read now.
+    pub fn keyboards(&self) -> Vec<Keyboard> {
+        self.shared.keyboards().clone()
+    }
+
+    /// How many times key events were lost (the kernel dropped events, or a device vanished
+    /// with keys down). Compare the value at a capture window's opening and closing.
+    pub fn lost_events(&self) -> u64 {
+        self.shared.lost.load(Ordering::SeqCst)
+    }
+
+    /// `None` while reading; otherwise why the reader stopped (the receiver was dropped, or
+    /// polling failed).
+    pub fn stopped(&self) -> Option<String> {
+        self.shared
+            .stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for InputHandle {
+    fn drop(&mut self) {
+        // Either the byte wakes the thread, or it has stopped already.
+        let _ = self.wake.write_all(&[1]);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

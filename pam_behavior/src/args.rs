@@ -1,0 +1,367 @@
+//! Module arguments (`debug max_tries=N timeout=S factors=behavior,pin fail=open|closed
+//! remote=fallthrough|deny conf=PATH`). The same `key=value` lines may sit in a file read
+//! first: `conf=PATH`, or else [`DEFAULT_CONF`] when it exists, so that one file sets
+//! `fail=closed` for every service; the pam.d arguments override the file. Pure: the file
+//! is read through a callback.
+//!
+//! An unknown or malformed argument is reported in `warnings` (the caller logs it) and
+//! ignored; numbers are clamped to sane bounds. Nothing here is ever fatal.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+pub const MAX_TRIES_BOUNDS: (u32, u32) = (1, 10);
+pub const TIMEOUT_BOUNDS_SECS: (u64, u64) = (1, 120);
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// Read when no `conf=` is given; its absence is not an error.
+pub const DEFAULT_CONF: &str = "/etc/security/pam_behavior.conf";
+
+/// A factor the module can verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Factor {
+    Behavior,
+    Pin,
+}
+
+impl Factor {
+    pub fn parse(name: &str) -> Option<Factor> {
+        match name {
+            "behavior" => Some(Factor::Behavior),
+            "pin" => Some(Factor::Pin),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Behavior => "behavior",
+            Factor::Pin => "pin",
+        }
+    }
+}
+
+/// What a daemon that cannot be reached (absent, timing out, dying) means for the login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailMode {
+    /// `PAM_AUTHINFO_UNAVAIL`: the stack falls through (default).
+    Open,
+    /// `PAM_AUTH_ERR` (clean rooms).
+    Closed,
+}
+
+/// What a remote login gets (it never reaches the daemon either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteMode {
+    /// `PAM_AUTHINFO_UNAVAIL`: the stack falls through (default).
+    FallThrough,
+    /// `PAM_AUTH_ERR`.
+    Deny,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub debug: bool,
+    /// Caps the daemon's `max_tries` (the smaller of the two applies).
+    pub max_tries: Option<u32>,
+    /// Bounds the connection set-up and every daemon call.
+    pub timeout: Duration,
+    /// Factors that must have passed in addition to what the journey asks.
+    pub factors: BTreeSet<Factor>,
+    pub fail: FailMode,
+    pub remote: RemoteMode,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            debug: false,
+            max_tries: None,
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            factors: BTreeSet::new(),
+            fail: FailMode::Open,
+            remote: RemoteMode::FallThrough,
+        }
+    }
+}
+
+/// Settings plus one sentence per argument that was ignored or changed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+/// Resolves the pam.d arguments, reading the `conf=` file (if any) through `read_conf`.
+pub fn parse<S: AsRef<str>>(
+    args: &[S],
+    read_conf: impl FnOnce(&Path) -> std::io::Result<String>,
+) -> Parsed {
+    let mut parsed = Parsed {
+        settings: Settings::default(),
+        warnings: Vec::new(),
+    };
+    // The file first, so that pam.d arguments override it; only the last `conf=` counts.
+    let conf = args
+        .iter()
+        .filter_map(|a| a.as_ref().strip_prefix("conf="))
+        .next_back();
+    let path = conf.unwrap_or(DEFAULT_CONF);
+    match read_conf(Path::new(path)) {
+        Ok(text) => {
+            for (number, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let origin = format!("{path}:{}", number + 1);
+                if line.starts_with("conf=") {
+                    parsed
+                        .warnings
+                        .push(format!("{origin}: `conf=` inside a conf file is ignored"));
+                    continue;
+                }
+                apply(&mut parsed, line, &origin);
+            }
+        }
+        Err(e) if conf.is_none() && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => parsed
+            .warnings
+            .push(format!("conf={path}: cannot be read ({e}); ignored")),
+    }
+    for arg in args {
+        let arg = arg.as_ref();
+        if !arg.starts_with("conf=") {
+            apply(&mut parsed, arg, "argument");
+        }
+    }
+    parsed
+}
+
+fn apply(parsed: &mut Parsed, item: &str, origin: &str) {
+    let settings = &mut parsed.settings;
+    let warnings = &mut parsed.warnings;
+    let (key, value) = match item.split_once('=') {
+        Some((k, v)) => (k.trim(), Some(v.trim())),
+        None => (item.trim(), None),
+    };
+    match (key, value) {
+        ("debug", None) => settings.debug = true,
+        ("max_tries", Some(v)) => {
+            if let Some(n) = number(v, MAX_TRIES_BOUNDS, origin, key, warnings) {
+                settings.max_tries = Some(n);
+            }
+        }
+        ("timeout", Some(v)) => {
+            let bounds = (TIMEOUT_BOUNDS_SECS.0 as u32, TIMEOUT_BOUNDS_SECS.1 as u32);
+            if let Some(n) = number(v, bounds, origin, key, warnings) {
+                settings.timeout = Duration::from_secs(u64::from(n));
+            }
+        }
+        ("factors", Some(v)) => {
+            let mut factors = BTreeSet::new();
+            for name in v.split(',').map(str::trim) {
+                match Factor::parse(name) {
+                    Some(f) => {
+                        factors.insert(f);
+                    }
+                    None => warnings.push(format!(
+                        "{origin}: factors: unknown factor {name:?} ignored (known: behavior, pin)"
+                    )),
+                }
+            }
+            settings.factors = factors;
+        }
+        ("fail", Some("open")) => settings.fail = FailMode::Open,
+        ("fail", Some("closed")) => settings.fail = FailMode::Closed,
+        ("remote", Some("fallthrough")) => settings.remote = RemoteMode::FallThrough,
+        ("remote", Some("deny")) => settings.remote = RemoteMode::Deny,
+        ("fail", Some(v)) => warnings.push(format!(
+            "{origin}: fail={v:?} ignored (expected `open` or `closed`)"
+        )),
+        ("remote", Some(v)) => warnings.push(format!(
+            "{origin}: remote={v:?} ignored (expected `fallthrough` or `deny`)"
+        )),
+        _ => warnings.push(format!("{origin}: unknown argument {item:?} ignored")),
+    }
+}
+
+fn number(
+    value: &str,
+    (low, high): (u32, u32),
+    origin: &str,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Option<u32> {
+    match value.parse::<u32>() {
+        Ok(n) if n < low || n > high => {
+            let clamped = n.clamp(low, high);
+            warnings.push(format!(
+                "{origin}: {key}={n} is outside {low}..={high}; using {clamped}"
+            ));
+            Some(clamped)
+        }
+        Ok(n) => Some(n),
+        Err(_) => {
+            warnings.push(format!(
+                "{origin}: {key}={value:?} is not a whole number; ignored"
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No `conf=` given and no default file installed.
+    fn no_file(path: &Path) -> std::io::Result<String> {
+        assert_eq!(path, Path::new(DEFAULT_CONF));
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "absent"))
+    }
+
+    #[test]
+    fn the_default_conf_file_is_read_when_present() {
+        let parsed = parse(&["max_tries=3"], |path| {
+            assert_eq!(path, Path::new("/etc/security/pam_behavior.conf"));
+            Ok("fail=closed\nmax_tries=5\n".into())
+        });
+        assert_eq!(parsed.settings.fail, FailMode::Closed);
+        assert_eq!(parsed.settings.max_tries, Some(3));
+        assert!(parsed.warnings.is_empty());
+        // Present but unreadable is reported.
+        let parsed = parse::<&str>(&[], |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "denied",
+            ))
+        });
+        assert_eq!(
+            parsed.warnings,
+            vec!["conf=/etc/security/pam_behavior.conf: cannot be read (denied); ignored"]
+        );
+    }
+
+    #[test]
+    fn defaults_without_arguments() {
+        let parsed = parse::<&str>(&[], no_file);
+        assert_eq!(parsed.settings, Settings::default());
+        assert!(parsed.warnings.is_empty());
+        assert_eq!(parsed.settings.timeout, Duration::from_secs(10));
+        assert_eq!(parsed.settings.fail, FailMode::Open);
+    }
+
+    #[test]
+    fn every_argument_is_understood() {
+        let parsed = parse(
+            &[
+                "debug",
+                "max_tries=4",
+                "timeout=3",
+                "factors=pin,behavior",
+                "fail=closed",
+                "remote=deny",
+            ],
+            no_file,
+        );
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let s = parsed.settings;
+        assert!(s.debug);
+        assert_eq!(s.max_tries, Some(4));
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        assert_eq!(
+            s.factors.into_iter().collect::<Vec<_>>(),
+            vec![Factor::Behavior, Factor::Pin]
+        );
+        assert_eq!(s.fail, FailMode::Closed);
+        assert_eq!(s.remote, RemoteMode::Deny);
+    }
+
+    #[test]
+    fn unknown_and_malformed_arguments_are_reported_and_ignored() {
+        let parsed = parse(
+            &[
+                "verbose",
+                "max_tries=lots",
+                "timeout=",
+                "factors=behavior,face",
+                "fail=maybe",
+                "debug=yes",
+            ],
+            no_file,
+        );
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "argument: unknown argument \"verbose\" ignored",
+                "argument: max_tries=\"lots\" is not a whole number; ignored",
+                "argument: timeout=\"\" is not a whole number; ignored",
+                "argument: factors: unknown factor \"face\" ignored (known: behavior, pin)",
+                "argument: fail=\"maybe\" ignored (expected `open` or `closed`)",
+                "argument: unknown argument \"debug=yes\" ignored",
+            ]
+        );
+        let s = parsed.settings;
+        assert_eq!(s.max_tries, None);
+        assert_eq!(s.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
+        assert_eq!(
+            s.factors.into_iter().collect::<Vec<_>>(),
+            vec![Factor::Behavior]
+        );
+        assert_eq!(s.fail, FailMode::Open);
+        assert!(!s.debug);
+    }
+
+    #[test]
+    fn numbers_are_clamped() {
+        let parsed = parse(&["max_tries=0", "timeout=100000"], no_file);
+        assert_eq!(parsed.settings.max_tries, Some(1));
+        assert_eq!(parsed.settings.timeout, Duration::from_secs(120));
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "argument: max_tries=0 is outside 1..=10; using 1",
+                "argument: timeout=100000 is outside 1..=120; using 120",
+            ]
+        );
+        // Does not overflow.
+        let parsed = parse(&["max_tries=99999999999"], no_file);
+        assert_eq!(parsed.settings.max_tries, None);
+    }
+
+    #[test]
+    fn conf_file_is_read_first_and_arguments_override_it() {
+        let parsed = parse(&["conf=/etc/x.conf", "timeout=2"], |path| {
+            assert_eq!(path, Path::new("/etc/x.conf"));
+            Ok("# clean room\nfail=closed\n\ntimeout=30\nmax_tries=2\nconf=/other\nbogus\n".into())
+        });
+        let s = &parsed.settings;
+        assert_eq!(s.fail, FailMode::Closed);
+        assert_eq!(s.timeout, Duration::from_secs(2));
+        assert_eq!(s.max_tries, Some(2));
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "/etc/x.conf:6: `conf=` inside a conf file is ignored",
+                "/etc/x.conf:7: unknown argument \"bogus\" ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_conf_file_is_reported_and_ignored() {
+        let parsed = parse(&["conf=/nope", "debug"], |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not found",
+            ))
+        });
+        assert!(parsed.settings.debug);
+        assert_eq!(parsed.settings.fail, FailMode::Open);
+        assert_eq!(
+            parsed.warnings,
+            vec!["conf=/nope: cannot be read (not found); ignored"]
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! [`DaemonClient`] over the system D-Bus: zbus blocking proxies, with the module's timeout
+//! bounding the connection set-up and every method call.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use behavior_ipc::auth::{AuthProxyBlocking, Begin, EnrollStep, Outcome, VerifyStep};
+use behavior_ipc::Error;
+use zbus::proxy::CacheProperties;
+
+use crate::flow::DaemonClient;
+
+const SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
+
+/// Connects on the first call (so a remote login never touches the bus).
+pub struct DbusDaemon {
+    timeout: Duration,
+    proxy: Option<AuthProxyBlocking<'static>>,
+}
+
+impl DbusDaemon {
+    pub fn new(timeout: Duration) -> DbusDaemon {
+        DbusDaemon {
+            timeout,
+            proxy: None,
+        }
+    }
+
+    fn proxy(&mut self) -> Result<&AuthProxyBlocking<'static>, Error> {
+        if self.proxy.is_none() {
+            let connection = connect(&system_bus_address(), self.timeout)?;
+            let proxy = AuthProxyBlocking::builder(&connection)
+                .cache_properties(CacheProperties::No)
+                .build()?;
+            self.proxy = Some(proxy);
+        }
+        self.proxy
+            .as_ref()
+            .ok_or_else(|| Error::ZBus(zbus::Error::Failure("no connection".into())))
+    }
+}
+
+/// `DBUS_SYSTEM_BUS_ADDRESS` is honoured (tests use it for a private bus) except in a
+/// process that gained privileges through exec (`AT_SECURE`: setuid `su`, `sudo`, ...),
+/// where the calling user sets it and could point the module at a bus with a fake daemon.
+pub fn system_bus_address() -> String {
+    // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    if !secure {
+        if let Some(address) = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS") {
+            if let Some(address) = address.to_str().filter(|a| !a.is_empty()) {
+                return address.to_string();
+            }
+        }
+    }
+    SYSTEM_BUS.to_string()
+}
+
+/// Connects to the bus at `address`, giving up after `timeout` (a stopped or overloaded
+/// bus would otherwise hold the login forever in the handshake); every later method call
+/// on the connection times out after `timeout` as well.
+pub fn connect(address: &str, timeout: Duration) -> Result<zbus::blocking::Connection, Error> {
+    let build = async {
+        zbus::connection::Builder::address(address)?
+            .method_timeout(timeout)
+            .build()
+            .await
+    };
+    let deadline = async {
+        async_io::Timer::after(timeout).await;
+        Err(zbus::Error::InputOutput(Arc::new(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "connecting to the system bus timed out",
+        ))))
+    };
+    let connection = async_io::block_on(futures_lite::future::or(build, deadline))?;
+    Ok(connection.into())
+}
+
+impl DaemonClient for DbusDaemon {
+    fn begin(&mut self, user: &str, service: &str, tty: &str, rhost: &str) -> Result<Begin, Error> {
+        self.proxy()?.begin(user, service, tty, rhost)
+    }
+    fn open_capture(&mut self, handle: &str) -> Result<(), Error> {
+        self.proxy()?.open_capture(handle)
+    }
+    fn submit_enrollment(&mut self, handle: &str, typed: &str) -> Result<EnrollStep, Error> {
+        self.proxy()?.submit_enrollment(handle, typed)
+    }
+    fn skip_enrollment(&mut self, handle: &str) -> Result<(), Error> {
+        self.proxy()?.skip_enrollment(handle)
+    }
+    fn submit_verification(&mut self, handle: &str, typed: &str) -> Result<VerifyStep, Error> {
+        self.proxy()?.submit_verification(handle, typed)
+    }
+    fn enroll_pin(&mut self, handle: &str, pin: &str) -> Result<(), Error> {
+        self.proxy()?.enroll_pin(handle, pin)
+    }
+    fn verify_pin(&mut self, handle: &str, pin: &str) -> Result<VerifyStep, Error> {
+        self.proxy()?.verify_pin(handle, pin)
+    }
+    fn finish(&mut self, handle: &str) -> Result<Outcome, Error> {
+        self.proxy()?.finish(handle)
+    }
+}
