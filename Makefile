@@ -27,7 +27,8 @@ SYSCONFDIR ?= /etc
 # The system bus reads policies from $(DATADIR)/dbus-1 only when PREFIX is /usr.
 DBUSDIR    ?= $(DATADIR)/dbus-1
 
-BUILT := target/$(PROFILE)
+# Where cargo put the binaries (honours CARGO_TARGET_DIR like cargo does).
+BUILT := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
 MAN1  := packaging/man/behaviorctl.1
 MAN5  := packaging/man/behaviord.toml.5
 MAN8  := packaging/man/behaviord.8 packaging/man/pam_behavior.8
