@@ -31,7 +31,7 @@ for tool in qemu-system-x86_64 cpio gzip depmod; do
 done
 busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || die "$busybox is missing: install busybox-static"
-"$busybox" ldd "$busybox" >/dev/null 2>&1 && die "$busybox is dynamically linked: install busybox-static"
+ldd "$busybox" >/dev/null 2>&1 && die "$busybox is dynamically linked: install busybox-static"
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"

@@ -12,18 +12,18 @@
 //!   [`InputHandle::lost_events`] grows: a capture window that saw it change while open is
 //!   incomplete and must not be scored.
 //!
-//! One thread polls all devices; [`EventSource`] lets tests replay recorded raw events
-//! through the same decoding and forwarding code.
+//! One thread polls all devices. Devices are event sources behind a trait, so recorded raw
+//! events go through the same decoding and forwarding code ([`replay`], for tests and
+//! benchmarks).
 
 mod decode;
 mod device;
 mod pump;
 mod watch;
 
-pub use pump::EventSource;
-
 use crate::keyevent::{DeviceId, KeyEvent};
-use pump::Shared;
+use evdev::InputEvent;
+use pump::{Open, Pump, PumpError, Recorded, Shared};
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -92,6 +92,34 @@ pub fn spawn(cfg: InputConfig, tx: UnboundedSender<KeyEvent>) -> io::Result<Inpu
         wake,
         thread: Some(thread),
     })
+}
+
+/// Feeds one device's recorded raw events (as read from its evdev node, timestamps
+/// included) through the same decoding and forwarding as a live device, sending the key
+/// events to `tx`. Returns how many losses (`SYN_DROPPED`) the recording holds; fails with
+/// `BrokenPipe` when the receiver is closed.
+pub fn replay(
+    device: DeviceId,
+    events: &[InputEvent],
+    tx: &UnboundedSender<KeyEvent>,
+) -> io::Result<u64> {
+    let shared = Arc::new(Shared::default());
+    let mut pump = Pump::new(tx.clone(), Arc::clone(&shared));
+    let info = Keyboard {
+        id: device,
+        path: PathBuf::from("replay"),
+        name: "replay".into(),
+        is_virtual: false,
+    };
+    let mut dev = Open::new(info, Recorded([Ok(events.to_vec())].into()));
+    match pump.drain(&mut dev) {
+        Ok(()) => Ok(shared.lost.load(Ordering::SeqCst)),
+        Err(PumpError::ConsumerGone) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the key event receiver is closed",
+        )),
+        Err(PumpError::DeviceFailed) => Err(io::Error::other("the recording failed to read")),
+    }
 }
 
 impl InputHandle {

@@ -2,10 +2,9 @@
 //! live devices, and the reader on directories without real devices. The real devices are
 //! exercised in the VM test (`tests/tests/vm_capture.rs`).
 
-use super::pump::{Open, Pump, PumpError, Shared};
+use super::pump::{Open, Pump, PumpError, Recorded, Shared};
 use super::*;
 use evdev::InputEvent;
-use std::collections::VecDeque;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 const EV_SYN: u16 = 0;
@@ -40,22 +39,6 @@ fn syn(us: i64) -> InputEvent {
     raw(us, EV_SYN, 0, 0)
 }
 
-/// Replays batches of events as a device's successive reads; an `Err` batch is a read error.
-struct Replay(VecDeque<io::Result<Vec<InputEvent>>>);
-
-impl EventSource for Replay {
-    fn fetch(&mut self, out: &mut Vec<InputEvent>) -> io::Result<()> {
-        match self.0.pop_front() {
-            Some(Ok(events)) => {
-                out.extend(events);
-                Ok(())
-            }
-            Some(Err(e)) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
 struct Rig {
     pump: Pump,
     shared: Arc<Shared>,
@@ -72,14 +55,14 @@ fn rig() -> Rig {
     }
 }
 
-fn device(id: DeviceId, batches: Vec<io::Result<Vec<InputEvent>>>) -> Open<Replay> {
+fn device(id: DeviceId, batches: Vec<io::Result<Vec<InputEvent>>>) -> Open<Recorded> {
     let info = Keyboard {
         id,
         path: PathBuf::from(format!("/dev/input/event{id}")),
         name: "replay".into(),
         is_virtual: false,
     };
-    Open::new(info, Replay(batches.into()))
+    Open::new(info, Recorded(batches.into()))
 }
 
 fn received(rx: &mut UnboundedReceiver<KeyEvent>) -> Vec<(u16, bool, i64)> {
@@ -381,4 +364,25 @@ fn a_dropped_receiver_without_devices_is_harmless() {
     // Without devices nothing is sent, so the reader keeps running until told to stop.
     assert_eq!(handle.stopped(), None);
     drop(handle);
+}
+
+#[test]
+fn replay_runs_recorded_events_through_the_live_path() {
+    let (tx, mut rx) = unbounded_channel();
+    let events = [
+        key(100, KEY_A, 1),
+        syn(100),
+        raw(150, EV_SYN, SYN_DROPPED, 0),
+        syn(160),
+        key(200, KEY_B, 1),
+        syn(200),
+    ];
+    assert_eq!(replay(4, &events, &tx).unwrap(), 1);
+    let got: Vec<(DeviceId, u16)> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|k| (k.device, k.code))
+        .collect();
+    assert_eq!(got, vec![(4, KEY_A), (4, KEY_B)]);
+    drop(rx);
+    let err = replay(4, &events, &tx).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }
