@@ -8,8 +8,11 @@
 //! This crate has no async runtime of its own: zbus's `blocking` proxies are used by the
 //! PAM module, the async ones by the daemon's tests and `behaviorctl`.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod test;
+pub mod user;
 
 pub use error::Error;
 
@@ -17,7 +20,11 @@ pub use error::Error;
 pub const BUS_NAME: &str = "org.behaviord.Behavior1";
 /// Object that implements [`auth::AUTH_INTERFACE`].
 pub const AUTH_PATH: &str = "/org/behaviord/Auth";
-/// Object that implements the admin interface.
+/// Object that implements [`admin::ADMIN_INTERFACE`].
 pub const ADMIN_PATH: &str = "/org/behaviord/Admin";
+/// Object that implements [`user::USER_INTERFACE`].
+pub const USER_PATH: &str = "/org/behaviord/User";
+/// Object that implements [`test::TEST_INTERFACE`] (only with `behaviord --test-input`).
+pub const TEST_PATH: &str = "/org/behaviord/Test";
 /// Upper bound for any string argument; longer ones are refused as `InvalidArgument`.
 pub const MAX_STRING_LEN: usize = 1024;

@@ -20,12 +20,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// `target/debug` (or `$CARGO_TARGET_DIR/debug`), where `cargo build` puts binaries and the
-/// PAM module's cdylib.
+/// PAM module's cdylib; `$BEHAVIOR_TEST_PROFILE` (e.g. `release`) picks another profile's
+/// folder, for benchmarks.
 pub fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    target.join("debug")
+    let profile = std::env::var("BEHAVIOR_TEST_PROFILE").unwrap_or_else(|_| "debug".into());
+    target.join(profile)
 }
 
 /// A file `cargo build --workspace` produced: `behaviord`, `behaviorctl`,
@@ -62,9 +64,24 @@ pub struct PrivateBus {
 
 impl PrivateBus {
     pub fn start() -> PrivateBus {
+        PrivateBus::start_with(true)
+    }
+
+    /// A bus WITHOUT the project's policy (anyone may call anything), to show what the
+    /// daemon refuses by itself when the bus lets a call through.
+    pub fn start_open() -> PrivateBus {
+        PrivateBus::start_with(false)
+    }
+
+    fn start_with(shipped_policy: bool) -> PrivateBus {
         let dir = open_tempdir();
         let socket = dir.path().join("system_bus_socket");
-        let policy = workspace_root().join("etc/dbus-1/system.d/org.behaviord.Behavior1.conf");
+        let policy = if shipped_policy {
+            let path = workspace_root().join("etc/dbus-1/system.d/org.behaviord.Behavior1.conf");
+            format!("<include>{}</include>", path.display())
+        } else {
+            String::new()
+        };
         let conf = dir.path().join("bus.conf");
         std::fs::write(
             &conf,
@@ -87,11 +104,10 @@ impl PrivateBus {
     <allow receive_type="error"/>
     <allow receive_type="signal"/>
   </policy>
-  <include>{policy}</include>
+  {policy}
 </busconfig>
 "#,
                 socket = socket.display(),
-                policy = policy.display()
             ),
         )
         .unwrap();
@@ -171,6 +187,314 @@ impl SyslogSink {
         }
         out
     }
+}
+
+/// The built `behaviord`, running on a [`PrivateBus`] with its own temporary state
+/// directory, policy file and [`SyslogSink`]. Killed (SIGKILL) on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    bus_address: String,
+    dir: tempfile::TempDir,
+    pub syslog: SyslogSink,
+    test_input: bool,
+}
+
+impl Daemon {
+    /// Starts `behaviord --test-input` with `config` (TOML text) and waits until it owns its
+    /// bus name.
+    pub fn start(bus: &PrivateBus, config: &str) -> Daemon {
+        Daemon::start_with(bus, config, true)
+    }
+
+    pub fn start_with(bus: &PrivateBus, config: &str, test_input: bool) -> Daemon {
+        let dir = open_tempdir();
+        std::fs::write(dir.path().join("behaviord.toml"), config).unwrap();
+        let syslog = SyslogSink::bind(dir.path());
+        let mut d = Daemon {
+            child: None,
+            bus_address: bus.address().to_string(),
+            dir,
+            syslog,
+            test_input,
+        };
+        d.launch();
+        d
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("behaviord.toml")
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir().join("behaviord.db")
+    }
+
+    pub fn bus_address(&self) -> &str {
+        &self.bus_address
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon not running").id()
+    }
+
+    /// The daemon command line, for tests that run it themselves.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(built("behaviord"));
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.bus_address)
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--syslog-socket")
+            .arg(self.syslog.path());
+        if self.test_input {
+            cmd.arg("--test-input");
+        }
+        cmd
+    }
+
+    fn launch(&mut self) {
+        let child = self.command().stderr(Stdio::inherit()).spawn().unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits until the daemon owns its name (it requests the name last, when ready).
+    pub fn wait_ready(&mut self) {
+        let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
+            .unwrap()
+            .build()
+            .unwrap();
+        let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
+        let name = zbus::names::BusName::try_from(behavior_ipc::BUS_NAME).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if dbus.name_has_owner(name.clone()).unwrap_or(false) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("behaviord exited before serving: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "behaviord did not take its bus name within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon not running");
+        // SAFETY: kill with a pid we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same state, policy and syslog sink.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the daemon first");
+        self.launch();
+    }
+
+    /// Runs the built `behaviorctl` against this daemon's bus.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        self.ctl_with(args, None)
+    }
+
+    /// Runs `behaviorctl` with `stdin` as its standard input.
+    pub fn ctl_with(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new(built("behaviorctl"));
+        cmd.args(args);
+        run_with_stdin(cmd, &self.bus_address, stdin)
+    }
+
+    /// Runs `behaviorctl` as `nobody:nogroup` (via `setpriv`).
+    pub fn ctl_as_nobody(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(built("behaviorctl"))
+            .args(args);
+        run_with_stdin(cmd, &self.bus_address, stdin)
+    }
+
+    /// A connection to the bus as the test process (root).
+    pub fn connect(&self) -> zbus::blocking::Connection {
+        zbus::blocking::connection::Builder::address(self.bus_address.as_str())
+            .unwrap()
+            .build()
+            .unwrap()
+    }
+
+    /// Injects one recorded typing through `org.behaviord.Test1` (the daemon must run with
+    /// `--test-input`); returns once the daemon has processed its key events.
+    pub fn inject(&self, conn: &zbus::blocking::Connection, typing: &Typing) {
+        let test = behavior_ipc::test::TestProxyBlocking::new(conn).unwrap();
+        let keys: Vec<(&str, f64, f64)> = typing
+            .keys
+            .iter()
+            .map(|(k, d, u)| (k.as_str(), *d, *u))
+            .collect();
+        assert_eq!(test.inject_keys(&keys).unwrap(), 2 * keys.len() as u32);
+    }
+
+    /// Enrolls `user` through `Auth1` (stage `enroll` expected) with `typings` in order, then
+    /// sets up `pin` if the daemon asks for one, and finishes; returns the `Finish` outcome.
+    pub fn enroll(
+        &self,
+        user: &str,
+        typings: &[Typing],
+        pin: Option<&str>,
+    ) -> behavior_ipc::auth::Outcome {
+        use behavior_ipc::auth::{AuthProxyBlocking, EnrollStatus, Stage};
+        let conn = self.connect();
+        let auth = AuthProxyBlocking::new(&conn).unwrap();
+        let b = auth.begin(user, "login", "tty1", "").unwrap();
+        assert_eq!(b.stage, Stage::Enroll, "{b:?}");
+        let mut complete = false;
+        for t in typings {
+            auth.open_capture(&b.handle).unwrap();
+            self.inject(&conn, t);
+            let step = auth.submit_enrollment(&b.handle, &t.text).unwrap();
+            match step.status {
+                EnrollStatus::Complete => {
+                    complete = true;
+                    break;
+                }
+                EnrollStatus::Accepted => {}
+                other => panic!("enrollment step {other:?}: {}", step.message),
+            }
+        }
+        assert!(
+            complete,
+            "enrollment did not complete with {} typings",
+            typings.len()
+        );
+        if b.pin_enroll {
+            auth.enroll_pin(&b.handle, pin.expect("the daemon asks for a PIN"))
+                .unwrap();
+        }
+        auth.finish(&b.handle).unwrap()
+    }
+
+    /// Rows of the `events` table: (name, user, outcome, source), oldest first.
+    pub fn db_events(&self) -> Vec<(String, String, String, String)> {
+        let db = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut stmt = db
+            .prepare("SELECT name, user, outcome, source FROM events ORDER BY id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
+    /// One integer from the database (`SELECT COUNT(*) ...`).
+    pub fn db_count(&self, sql: &str) -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            self.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Resident set size of the daemon process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+fn run_with_stdin(mut cmd: Command, bus: &str, stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One recorded typing from a fixture file (samples-format JSONL).
+#[derive(Clone, Debug)]
+pub struct Typing {
+    pub subject: String,
+    pub text: String,
+    /// (key name, down ms, up ms), as `Test1.InjectKeys` takes them.
+    pub keys: Vec<(String, f64, f64)>,
+}
+
+/// The phrase of `tests/fixtures/iiitbh_two_subjects.jsonl`.
+pub const FIXTURE_PHRASE: &str = ".xat17padn";
+
+/// Typings of `subject` from `tests/fixtures/iiitbh_two_subjects.jsonl` (`subject2`: 20,
+/// the enrolled user in the daemon tests; `subject4`: 5, the impostor).
+pub fn fixture_subject(subject: &str) -> Vec<Typing> {
+    fixture_typings("iiitbh_two_subjects.jsonl")
+        .into_iter()
+        .filter(|t| t.subject == subject)
+        .collect()
+}
+
+/// Reads `tests/fixtures/NAME` (samples-format JSONL).
+pub fn fixture_typings(name: &str) -> Vec<Typing> {
+    let path = workspace_root().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Typing {
+                subject: v["subject"].as_str().unwrap().to_string(),
+                text: v["text"].as_str().unwrap().to_string(),
+                keys: v["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k["key"].as_str().unwrap().to_string(),
+                            k["down"].as_f64().unwrap(),
+                            k["up"].as_f64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,32 +1,473 @@
-//! behaviorctl: the administration and evaluation command line of behaviord.
+//! `behaviorctl`: the admin and user command line of behaviord (product.md "behaviorctl").
+//!
+//! Talks to the daemon over the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured). Human
+//! output is a table; `--json` prints JSON for scripts. Errors name what went wrong and exit
+//! with status 1.
 
-use behaviord::evaluate::{self, EvaluateArgs};
-use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use behavior_ipc::admin::{AdminProxyBlocking, EventFilter, UserInfo};
+use behavior_ipc::user::UserProxyBlocking;
+use behavior_ipc::Error;
+use behaviord::ctl::{describe, format_time, parse_since, table};
+use behaviord::evaluate::{self, EvaluateArgs};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
 #[derive(Parser)]
-#[command(name = "behaviorctl", version, about = "Manage and evaluate behaviord")]
+#[command(
+    version,
+    about = "Administer behaviord (keystroke-dynamics authentication)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Args, Clone, Copy)]
+struct Out {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// The daemon's state: version, database, counts.
+    Status(Out),
+    /// Users with a typing pattern, a PIN or failures.
+    Users(Out),
+    /// One user's enrollment, PIN and lockout state.
+    Show {
+        user: String,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Remove a user's typing pattern (they enroll again at their next login, if enabled).
+    RemovePattern { user: String },
+    /// Remove a user's PIN.
+    RemovePin { user: String },
+    /// Set USER's PIN (root), or change your own PIN (no USER: asks for the current one).
+    /// Reads from the terminal without echo, or lines from standard input for scripts.
+    SetPin { user: Option<String> },
+    /// Clear a user's failure counter and lockout.
+    ResetLockout { user: String },
+    /// Audit events, oldest first.
+    Events {
+        #[arg(long)]
+        user: Option<String>,
+        /// Event name, e.g. E_USER_PIN_FAILED.
+        #[arg(long)]
+        name: Option<String>,
+        /// 10m, 2h, 7d, a UTC date-time (2026-11-21T07:00:00Z) or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Keep printing new events as they are recorded.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Every setting, its value and where it comes from (default, file, override).
+    Settings(Out),
+    /// Override a setting at run time (kept in the database, wins over the file).
+    Set { key: String, value: String },
+    /// Drop a run-time override.
+    Unset { key: String },
+    /// The journeys in effect: rules and the default.
+    Policy(Out),
+    /// Your own enrollment and PIN state (any user).
+    Me(Out),
     /// Offline accuracy of the matcher on a sample file (no daemon, no root).
     Evaluate(EvaluateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Evaluate(args) => evaluate::run(args).map_err(|e| e.to_string()),
-    };
-    match result {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("behaviorctl: {e}");
+        Err(msg) => {
+            eprintln!("behaviorctl: {msg}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn connect() -> Result<zbus::blocking::Connection, String> {
+    zbus::blocking::Connection::system()
+        .map_err(|e| format!("cannot connect to the system bus: {e}"))
+}
+
+fn admin(conn: &zbus::blocking::Connection) -> Result<AdminProxyBlocking<'_>, String> {
+    AdminProxyBlocking::new(conn).map_err(|e| describe(&Error::ZBus(e)))
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Evaluate(args) = &cli.command {
+        return evaluate::run(args).map_err(|e| e.to_string());
+    }
+    let d = |e: Error| describe(&e);
+    let conn = connect()?;
+    match cli.command {
+        Command::Evaluate(_) => {}
+        Command::Status(out) => {
+            let s = admin(&conn)?.status().map_err(d)?;
+            if out.json {
+                return print_json(&s);
+            }
+            let rows = vec![
+                vec!["version".into(), s.version],
+                vec!["started".into(), format_time(s.started_at_ms)],
+                vec!["config".into(), s.config_path],
+                vec!["database".into(), s.database],
+                vec!["users enrolled".into(), s.users_enrolled.to_string()],
+                vec!["users with a PIN".into(), s.users_with_pin.to_string()],
+                vec!["events".into(), s.events.to_string()],
+                vec![
+                    "authentications in progress".into(),
+                    s.active_handles.to_string(),
+                ],
+                vec!["test input".into(), yes_no(s.test_input)],
+            ];
+            print!("{}", table(&["STATUS", "VALUE"], &rows));
+        }
+        Command::Users(out) => {
+            let users = admin(&conn)?.users().map_err(d)?;
+            if out.json {
+                return print_json(&users);
+            }
+            print_users(&users);
+        }
+        Command::Show { user, out } => {
+            let u = admin(&conn)?.show_user(&user).map_err(d)?;
+            if out.json {
+                return print_json(&u);
+            }
+            print_users(&[u]);
+        }
+        Command::RemovePattern { user } => {
+            admin(&conn)?.remove_pattern(&user).map_err(d)?;
+            println!("removed the typing pattern of {user}");
+        }
+        Command::RemovePin { user } => {
+            admin(&conn)?.remove_pin(&user).map_err(d)?;
+            println!("removed the PIN of {user}");
+        }
+        Command::ResetLockout { user } => {
+            admin(&conn)?.reset_lockout(&user).map_err(d)?;
+            println!("cleared the failures and lockout of {user}");
+        }
+        Command::SetPin { user: Some(user) } => {
+            let pin = read_new_pin()?;
+            admin(&conn)?.set_pin(&user, &pin).map_err(d)?;
+            println!("set the PIN of {user}");
+        }
+        Command::SetPin { user: None } => {
+            let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
+            let current = read_secret("Current PIN: ")?;
+            let new = read_new_pin()?;
+            me.change_pin(&current, &new).map_err(d)?;
+            println!("changed your PIN");
+        }
+        Command::Events {
+            user,
+            name,
+            since,
+            limit,
+            follow,
+            out,
+        } => {
+            let now = behaviord::service::now_ms();
+            let since_ms = since
+                .map(|s| parse_since(&s, now))
+                .transpose()?
+                .unwrap_or(0);
+            let filter = EventFilter {
+                user: user.unwrap_or_default(),
+                name: name.unwrap_or_default(),
+                since_ms,
+                after_id: 0,
+                limit,
+            };
+            let a = admin(&conn)?;
+            // Subscribe before reading the backlog so nothing falls between the two.
+            let stream = if follow {
+                Some(a.receive_event_logged().map_err(|e| d(Error::ZBus(e)))?)
+            } else {
+                None
+            };
+            let events = a.events(&filter).map_err(d)?;
+            let mut last = events.last().map_or(0, |e| e.id);
+            if out.json {
+                if follow {
+                    for e in &events {
+                        println!("{}", serde_json::to_string(e).map_err(|e| e.to_string())?);
+                    }
+                } else {
+                    print_json(&events)?;
+                }
+            } else {
+                let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
+                print!("{}", table(&EVENT_HEADERS, &rows));
+            }
+            if let Some(stream) = stream {
+                std::io::stdout().flush().map_err(|e| e.to_string())?;
+                for sig in stream {
+                    let Ok(args) = sig.args() else { continue };
+                    let e = args.event;
+                    let wanted = e.id > last
+                        && (filter.user.is_empty() || filter.user == e.user)
+                        && (filter.name.is_empty() || filter.name == e.name)
+                        && e.time_ms >= filter.since_ms;
+                    if !wanted {
+                        continue;
+                    }
+                    last = e.id;
+                    if out.json {
+                        println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+                    } else {
+                        println!(
+                            "{}",
+                            table(&EVENT_HEADERS, &[event_row(&e)])
+                                .lines()
+                                .nth(1)
+                                .unwrap_or("")
+                        );
+                    }
+                    std::io::stdout().flush().map_err(|e| e.to_string())?;
+                }
+                return Err("the daemon went away".into());
+            }
+        }
+        Command::Settings(out) => {
+            let settings = admin(&conn)?.settings().map_err(d)?;
+            if out.json {
+                return print_json(&settings);
+            }
+            let rows: Vec<Vec<String>> = settings
+                .into_iter()
+                .map(|s| vec![s.key, s.value, s.source])
+                .collect();
+            print!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
+        }
+        Command::Set { key, value } => {
+            admin(&conn)?.set(&key, &value).map_err(d)?;
+            println!("{key} = {value}");
+        }
+        Command::Unset { key } => {
+            admin(&conn)?.unset(&key).map_err(d)?;
+            println!("{key}: override removed");
+        }
+        Command::Policy(out) => {
+            let p = admin(&conn)?.policy().map_err(d)?;
+            if out.json {
+                return print_json(&p);
+            }
+            let any = |l: &[String]| {
+                if l.is_empty() {
+                    "*".to_string()
+                } else {
+                    l.join(",")
+                }
+            };
+            let mut rows: Vec<Vec<String>> = p
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    vec![
+                        (i + 1).to_string(),
+                        any(&r.users),
+                        any(&r.groups),
+                        any(&r.services),
+                        any(&r.ttys),
+                        r.journey.clone(),
+                    ]
+                })
+                .collect();
+            rows.push(vec![
+                "default".into(),
+                "*".into(),
+                "*".into(),
+                "*".into(),
+                "*".into(),
+                p.default_journey.clone(),
+            ]);
+            print!(
+                "{}",
+                table(
+                    &["RULE", "USERS", "GROUPS", "SERVICES", "TTYS", "JOURNEY"],
+                    &rows
+                )
+            );
+            println!(
+                "daemon unreachable: fail {}; remote logins: {}",
+                p.fail,
+                if p.deny_remote {
+                    "denied"
+                } else {
+                    "fall through"
+                }
+            );
+        }
+        Command::Me(out) => {
+            let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
+            let s = me.status().map_err(d)?;
+            if out.json {
+                return print_json(&s);
+            }
+            let rows = vec![
+                vec!["user".into(), s.user],
+                vec!["typing pattern".into(), yes_no(s.enrolled)],
+                vec!["enrolled".into(), format_time(s.enrolled_at_ms)],
+                vec!["expires".into(), format_time(s.template_expires_ms)],
+                vec!["PIN".into(), yes_no(s.pin_set)],
+                vec!["locked until".into(), format_time(s.locked_until_ms)],
+            ];
+            print!("{}", table(&["", ""], &rows));
+        }
+    }
+    Ok(())
+}
+
+const EVENT_HEADERS: [&str; 6] = ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "SOURCE"];
+
+fn event_row(e: &behavior_ipc::admin::Event) -> Vec<String> {
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    vec![
+        format_time(e.time_ms),
+        e.name.clone(),
+        dash(&e.user),
+        dash(&e.outcome),
+        dash(&e.service),
+        dash(&e.source),
+    ]
+}
+
+fn print_users(users: &[UserInfo]) {
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.name.clone(),
+                u.uid.to_string(),
+                yes_no(u.enrolled),
+                format_time(u.enrolled_at_ms),
+                format_time(u.template_expires_ms),
+                yes_no(u.pin_set),
+                u.failures.to_string(),
+                format_time(u.locked_until_ms),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "USER",
+                "UID",
+                "PATTERN",
+                "ENROLLED",
+                "EXPIRES",
+                "PIN",
+                "FAILURES",
+                "LOCKED UNTIL"
+            ],
+            &rows
+        )
+    );
+}
+
+/// A new PIN: asked twice on a terminal, one line on standard input otherwise.
+fn read_new_pin() -> Result<Zeroizing<String>, String> {
+    let pin = read_secret("New PIN: ")?;
+    if std::io::stdin().is_terminal() {
+        let again = read_secret("Repeat the new PIN: ")?;
+        if *again != *pin {
+            return Err("the two PINs differ; nothing was changed".into());
+        }
+    }
+    Ok(pin)
+}
+
+/// One secret line: prompted without echo on a terminal, read from standard input otherwise.
+fn read_secret(prompt: &str) -> Result<Zeroizing<String>, String> {
+    let stdin = std::io::stdin();
+    let mut line = Zeroizing::new(String::new());
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        let _echo = EchoOff::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+    } else {
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+    }
+    if line.is_empty() {
+        return Err(format!(
+            "no input for \"{}\"",
+            prompt.trim_end_matches([':', ' '])
+        ));
+    }
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
+    Ok(trimmed)
+}
+
+/// Terminal echo off while alive (standard input is a terminal).
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails, and we only use it on
+        // success. fd 0 is our standard input.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return EchoOff(None);
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            t.c_lflag |= libc::ECHONL;
+            if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+                return EchoOff(None);
+            }
+            EchoOff(Some(saved))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restores the attributes tcgetattr returned for the same fd.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, &t);
+            }
         }
     }
 }

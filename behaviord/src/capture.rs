@@ -1,0 +1,242 @@
+//! Capture windows: the key timings of one phrase typing, for one authentication handle.
+//!
+//! Key events arrive on one tokio channel (from `crate::input`, or from `Test1.InjectKeys`); [`run`]
+//! feeds them to every open window and drops them at once when none is open, so the daemon
+//! keeps keys only while a login is asking for the phrase. A window pairs press and release
+//! into [`Keystroke`]s (milliseconds from the window's first press) and is taken by
+//! `Submit*`, closed by `OpenCapture` (a new typing starts a new window) and dropped with its
+//! handle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use behavior_core::{Key, Keystroke};
+use tokio::sync::{mpsc, watch};
+
+use crate::keyevent::{DeviceId, KeyEvent};
+
+/// A typing longer than this is not a phrase; the window stops recording (and the sample is
+/// refused) rather than growing without bound.
+pub const MAX_KEYS: usize = 256;
+
+#[derive(Default)]
+struct Window {
+    /// Keys currently held: (device, code) -> press time (µs).
+    held: HashMap<(DeviceId, u16), i64>,
+    /// Completed key presses: (press µs, release µs, code).
+    done: Vec<(i64, i64, u16)>,
+    overflow: bool,
+    /// The input reader's lost-event counter when the window opened.
+    lost_at_open: u64,
+}
+
+/// What a window recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Captured {
+    /// Ordered by press time; times in ms from the first press.
+    pub keys: Vec<Keystroke>,
+    /// More than [`MAX_KEYS`] keys were typed.
+    pub overflow: bool,
+    /// The kernel dropped events (or a keyboard vanished) while the window was open: the
+    /// timings are incomplete and must not be scored.
+    pub incomplete: bool,
+}
+
+pub struct Captures {
+    windows: Mutex<HashMap<String, Window>>,
+    /// Events sent into the channel by [`Captures::sender`] users that count themselves.
+    sent: AtomicU64,
+    processed: watch::Sender<u64>,
+}
+
+impl Default for Captures {
+    fn default() -> Captures {
+        Captures {
+            windows: Mutex::new(HashMap::new()),
+            sent: AtomicU64::new(0),
+            processed: watch::channel(0).0,
+        }
+    }
+}
+
+impl Captures {
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a fresh window for `handle` (discarding any earlier one); `lost` is the input
+    /// reader's lost-event counter now.
+    pub fn open(&self, handle: &str, lost: u64) {
+        let w = Window {
+            lost_at_open: lost,
+            ..Window::default()
+        };
+        self.windows().insert(handle.to_string(), w);
+    }
+
+    /// Drops `handle`'s window and everything it recorded.
+    pub fn close(&self, handle: &str) {
+        self.windows().remove(handle);
+    }
+
+    pub fn is_open(&self, handle: &str) -> bool {
+        self.windows().contains_key(handle)
+    }
+
+    /// True when some key pressed in `handle`'s window has not been released yet.
+    pub fn holding(&self, handle: &str) -> bool {
+        self.windows()
+            .get(handle)
+            .is_some_and(|w| !w.held.is_empty())
+    }
+
+    /// Closes `handle`'s window and returns its completed key presses (keys still held are
+    /// left out); `lost` is the input reader's lost-event counter now. `None` when no window
+    /// is open.
+    pub fn take(&self, handle: &str, lost: u64) -> Option<Captured> {
+        let w = self.windows().remove(handle)?;
+        let mut done = w.done;
+        done.sort_by_key(|&(down, _, _)| down);
+        let origin = done.first().map_or(0, |&(down, _, _)| down);
+        let keys = done
+            .into_iter()
+            .map(|(down, up, code)| Keystroke {
+                key: Key(code),
+                down: (down - origin) as f64 / 1000.0,
+                up: (up - origin) as f64 / 1000.0,
+            })
+            .collect();
+        Some(Captured {
+            keys,
+            overflow: w.overflow,
+            incomplete: lost != w.lost_at_open,
+        })
+    }
+
+    /// Feeds one event to every open window.
+    pub fn feed(&self, ev: KeyEvent) {
+        let mut windows = self.windows();
+        for w in windows.values_mut() {
+            let id = (ev.device, ev.code);
+            if ev.pressed {
+                if w.held.len() + w.done.len() >= MAX_KEYS {
+                    w.overflow = true;
+                    continue;
+                }
+                w.held.insert(id, ev.time_us);
+            } else if let Some(down) = w.held.remove(&id) {
+                // A release without a press in this window began before it opened: ignored.
+                w.done.push((down, ev.time_us.max(down), ev.code));
+            }
+        }
+    }
+
+    /// Counts `n` events a producer is about to send, returning the total to wait for with
+    /// [`Captures::wait_processed`].
+    pub fn count_sent(&self, n: u64) -> u64 {
+        self.sent.fetch_add(n, Ordering::SeqCst) + n
+    }
+
+    /// Waits (at most `timeout`) until [`run`] has fed `target` events.
+    pub async fn wait_processed(&self, target: u64, timeout: Duration) -> bool {
+        let mut rx = self.processed.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// The capture loop: runs until every sender is gone.
+pub async fn run(mut rx: mpsc::UnboundedReceiver<KeyEvent>, captures: std::sync::Arc<Captures>) {
+    while let Some(ev) = rx.recv().await {
+        captures.feed(ev);
+        captures.processed.send_modify(|n| *n += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(code: u16, pressed: bool, ms: i64) -> KeyEvent {
+        KeyEvent {
+            device: 1,
+            code,
+            pressed,
+            time_us: 1_000_000 + ms * 1000,
+        }
+    }
+
+    #[test]
+    fn pairs_presses_and_releases_per_window() {
+        let c = Captures::default();
+        c.feed(ev(30, true, 0)); // no window: dropped
+        c.open("h", 0);
+        c.feed(ev(30, false, 5)); // release of a press before the window: ignored
+        c.feed(ev(31, true, 10));
+        c.feed(ev(32, true, 40));
+        c.feed(ev(31, false, 70));
+        c.feed(ev(32, false, 90));
+        c.feed(ev(28, true, 120)); // still held at take
+        assert!(c.holding("h"));
+        let got = c.take("h", 0).unwrap();
+        assert!(!got.overflow && !got.incomplete);
+        assert_eq!(
+            got.keys,
+            vec![
+                Keystroke {
+                    key: Key(31),
+                    down: 0.0,
+                    up: 60.0
+                },
+                Keystroke {
+                    key: Key(32),
+                    down: 30.0,
+                    up: 80.0
+                },
+            ]
+        );
+        assert!(c.take("h", 0).is_none(), "taking closes the window");
+    }
+
+    #[test]
+    fn windows_are_independent_and_bounded() {
+        let c = Captures::default();
+        c.open("a", 0);
+        c.feed(ev(30, true, 0));
+        c.feed(ev(30, false, 10));
+        c.open("b", 0);
+        c.feed(ev(31, true, 20));
+        c.feed(ev(31, false, 30));
+        assert_eq!(c.take("a", 0).unwrap().keys.len(), 2);
+        let b = c.take("b", 1).unwrap();
+        assert_eq!(b.keys.len(), 1);
+        assert!(b.incomplete, "events were lost while it was open");
+        c.open("a", 0);
+        for i in 0..(MAX_KEYS as i64 + 5) {
+            c.feed(ev(30, true, 2 * i));
+            c.feed(ev(30, false, 2 * i + 1));
+        }
+        let got = c.take("a", 0).unwrap();
+        assert!(got.overflow);
+        assert_eq!(got.keys.len(), MAX_KEYS);
+        c.open("x", 0);
+        c.close("x");
+        assert!(!c.is_open("x"));
+    }
+
+    #[tokio::test]
+    async fn run_counts_processed_events() {
+        let c = std::sync::Arc::new(Captures::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx, c.clone()));
+        c.open("h", 0);
+        let target = c.count_sent(2);
+        tx.send(ev(30, true, 0)).unwrap();
+        tx.send(ev(30, false, 50)).unwrap();
+        assert!(c.wait_processed(target, Duration::from_secs(2)).await);
+        assert_eq!(c.take("h", 0).unwrap().keys.len(), 1);
+    }
+}

@@ -1,0 +1,567 @@
+//! `/etc/behaviord/behaviord.toml`: the policy file, parsed purely from a string.
+//!
+//! [`parse`] turns text into a validated [`Config`] or a [`ConfigError`] with the line and a
+//! reason; [`load`] adds the file reading. Run-time overrides (`behaviorctl set KEY VALUE`,
+//! kept in the database) are applied by [`parse_with_overrides`] on the parsed TOML table
+//! before it becomes a `Config`, so a setting is checked by exactly the same rules whether it
+//! comes from the file or from `behaviorctl`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the daemon looks when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/behaviord/behaviord.toml";
+
+/// What a login must pass (product.md "adaptive auth journeys").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Journey {
+    #[serde(rename = "behavior+pin")]
+    BehaviorPin,
+    #[serde(rename = "behavior")]
+    Behavior,
+    #[serde(rename = "pin")]
+    Pin,
+    #[serde(rename = "none")]
+    None,
+}
+
+impl Journey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Journey::BehaviorPin => "behavior+pin",
+            Journey::Behavior => "behavior",
+            Journey::Pin => "pin",
+            Journey::None => "none",
+        }
+    }
+    pub fn needs_behavior(self) -> bool {
+        matches!(self, Journey::BehaviorPin | Journey::Behavior)
+    }
+    pub fn needs_pin(self) -> bool {
+        matches!(self, Journey::BehaviorPin | Journey::Pin)
+    }
+}
+
+impl fmt::Display for Journey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the PAM module does when the daemon cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// `PAM_AUTHINFO_UNAVAIL`: the stack falls through to the next module.
+    Open,
+    /// `PAM_AUTH_ERR`: clean rooms.
+    Closed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The fixed phrase every user types (its timings are the template).
+    pub phrase: String,
+    /// Journey when no `[[rule]]` matches.
+    pub default_journey: Journey,
+    pub fail: FailMode,
+    /// Refuse (rather than fall through) logins with a remote host.
+    pub deny_remote: bool,
+    /// Seconds an authentication handle stays valid.
+    pub handle_timeout_secs: u32,
+    pub enrollment: Enrollment,
+    pub pin: Pin,
+    pub verify: Verify,
+    pub lockout: Lockout,
+    pub thresholds: Thresholds,
+    #[serde(rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enrollment {
+    /// Typing-pattern enrollment at login (off by default, as in the seed).
+    pub behavior: bool,
+    /// PIN set-up at login (off by default).
+    pub pin: bool,
+    /// Good typings of the phrase needed to enroll.
+    pub attempts: u32,
+    /// The user may skip typing enrollment and log in with the other factors.
+    pub allow_skip: bool,
+    /// Days until a template must be enrolled again (0: never).
+    pub template_validity_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pin {
+    /// Exact number of digits of a PIN.
+    pub length: u32,
+    /// argon2id memory in KiB, iterations and lanes (see behaviord.toml for the cost).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Verify {
+    /// Typing or PIN tries per login.
+    pub max_tries: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lockout {
+    /// Consecutive failures (typing or PIN) that lock a user out; 0 disables lockout.
+    pub failures: u32,
+    /// How long, in minutes (fractions allowed: 0.5 is 30 seconds).
+    pub minutes: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// The matcher's operating point (`behavior_core::fixed::Params::accept`): a typing is
+    /// accepted when its score is at most this; 1 is "as far from the pattern as the user's
+    /// own enrollment typings are from each other". Larger is more lenient.
+    pub accept: f64,
+    /// Session monitor: score past which the session is locked.
+    pub step_up: f64,
+    /// Session monitor: score past which the session is terminated.
+    pub logout: f64,
+}
+
+/// `[[rule]]`: the first rule whose every given list matches decides the journey. An empty
+/// or absent list matches anything.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Terminal names as PAM_TTY gives them; a trailing `*` matches a prefix (`pts/*`).
+    #[serde(default)]
+    pub ttys: Vec<String>,
+    pub journey: Journey,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            phrase: ".tie5Roanl".to_string(),
+            default_journey: Journey::BehaviorPin,
+            fail: FailMode::Open,
+            deny_remote: false,
+            handle_timeout_secs: 300,
+            enrollment: Enrollment::default(),
+            pin: Pin::default(),
+            verify: Verify::default(),
+            lockout: Lockout::default(),
+            thresholds: Thresholds::default(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl Default for Enrollment {
+    fn default() -> Enrollment {
+        Enrollment {
+            behavior: false,
+            pin: false,
+            attempts: 5,
+            allow_skip: false,
+            template_validity_days: 180,
+        }
+    }
+}
+
+impl Default for Pin {
+    fn default() -> Pin {
+        // OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane).
+        Pin {
+            length: 6,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+impl Default for Verify {
+    fn default() -> Verify {
+        Verify { max_tries: 3 }
+    }
+}
+
+impl Default for Lockout {
+    fn default() -> Lockout {
+        Lockout {
+            failures: 5,
+            minutes: 15.0,
+        }
+    }
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            accept: behavior_core::fixed::Params::default().accept,
+            step_up: 0.6,
+            logout: 0.85,
+        }
+    }
+}
+
+/// Why a configuration was refused: the 1-based line (0 when it is not tied to a line) and a
+/// sentence.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ConfigError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A file that could not be used: its path and why.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {error}")]
+    Invalid { path: PathBuf, error: ConfigError },
+}
+
+/// Parses and validates a configuration file's text.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    parse_with_overrides(text, &[])
+}
+
+/// Like [`parse`], with `KEY = VALUE` overrides (dotted keys such as `lockout.failures`,
+/// values in TOML syntax or bare strings) applied on top of the file.
+pub fn parse_with_overrides(
+    text: &str,
+    overrides: &[(String, String)],
+) -> Result<Config, ConfigError> {
+    let span_err = |e: toml::de::Error| ConfigError {
+        line: e.span().map_or(0, |s| line_of(text, s.start)),
+        reason: e.message().to_string(),
+    };
+    // The file alone first, so its errors keep their positions.
+    let mut config: Config = toml::from_str(text).map_err(span_err)?;
+    if !overrides.is_empty() {
+        let mut table: toml::Table = text.parse().map_err(span_err)?;
+        // One at a time, so a refused value names its key.
+        for (key, value) in overrides {
+            let bad = |reason: String| ConfigError {
+                line: 0,
+                reason: format!("{key}: {reason}"),
+            };
+            apply_override(&mut table, key, value).map_err(bad)?;
+            config = toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+            config.validate().map_err(|(_, reason)| bad(reason))?;
+        }
+    }
+    config.validate().map_err(|(key, reason)| ConfigError {
+        line: key_line(text, &key),
+        reason: format!("{key}: {reason}"),
+    })?;
+    Ok(config)
+}
+
+/// Reads and parses `path`.
+pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Config, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_with_overrides(&text, overrides).map_err(|error| LoadError::Invalid {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// The settings `behaviorctl set` may change (scalars; rules stay in the file).
+pub const SETTABLE: &[&str] = &[
+    "phrase",
+    "default_journey",
+    "fail",
+    "deny_remote",
+    "handle_timeout_secs",
+    "enrollment.behavior",
+    "enrollment.pin",
+    "enrollment.attempts",
+    "enrollment.allow_skip",
+    "enrollment.template_validity_days",
+    "pin.length",
+    "pin.argon2_memory_kib",
+    "pin.argon2_iterations",
+    "pin.argon2_parallelism",
+    "verify.max_tries",
+    "lockout.failures",
+    "lockout.minutes",
+    "thresholds.accept",
+    "thresholds.step_up",
+    "thresholds.logout",
+];
+
+impl Config {
+    /// The value of a settable key, as text.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let value = toml::Value::try_from(self).ok()?;
+        let mut cur = &value;
+        for part in key.split('.') {
+            cur = cur.get(part)?;
+        }
+        Some(match cur {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        fn range<T: PartialOrd + fmt::Display>(
+            key: &str,
+            v: T,
+            lo: T,
+            hi: T,
+        ) -> Result<(), (String, String)> {
+            if v < lo || v > hi {
+                return Err((key.to_string(), format!("{v} is out of range {lo}..={hi}")));
+            }
+            Ok(())
+        }
+        let phrase_ok = !self.phrase.is_empty()
+            && self.phrase.len() <= 128
+            && self
+                .phrase
+                .chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ');
+        if !phrase_ok {
+            return Err((
+                "phrase".into(),
+                "must be 1 to 128 printable ASCII characters".into(),
+            ));
+        }
+        range("handle_timeout_secs", self.handle_timeout_secs, 1, 3600)?;
+        range("enrollment.attempts", self.enrollment.attempts, 2, 20)?;
+        range(
+            "enrollment.template_validity_days",
+            self.enrollment.template_validity_days,
+            0,
+            3650,
+        )?;
+        range("pin.length", self.pin.length, 4, 32)?;
+        range(
+            "pin.argon2_memory_kib",
+            self.pin.argon2_memory_kib,
+            64,
+            4 * 1024 * 1024,
+        )?;
+        range("pin.argon2_iterations", self.pin.argon2_iterations, 1, 100)?;
+        range("pin.argon2_parallelism", self.pin.argon2_parallelism, 1, 16)?;
+        if self.pin.argon2_memory_kib < 8 * self.pin.argon2_parallelism {
+            return Err((
+                "pin.argon2_memory_kib".into(),
+                "must be at least 8 KiB per lane (argon2_parallelism)".into(),
+            ));
+        }
+        range("verify.max_tries", self.verify.max_tries, 1, 20)?;
+        range("lockout.failures", self.lockout.failures, 0, 1000)?;
+        if !self.lockout.minutes.is_finite() {
+            return Err(("lockout.minutes".into(), "must be a number".into()));
+        }
+        range("lockout.minutes", self.lockout.minutes, 0.01, 10080.0)?;
+        for (key, v) in [
+            ("thresholds.accept", self.thresholds.accept),
+            ("thresholds.step_up", self.thresholds.step_up),
+            ("thresholds.logout", self.thresholds.logout),
+        ] {
+            if !v.is_finite() {
+                return Err((key.into(), "must be a number".into()));
+            }
+        }
+        range("thresholds.accept", self.thresholds.accept, 0.1, 10.0)?;
+        range("thresholds.step_up", self.thresholds.step_up, 0.0, 1.0)?;
+        range("thresholds.logout", self.thresholds.logout, 0.0, 1.0)?;
+        if self.thresholds.logout < self.thresholds.step_up {
+            return Err((
+                "thresholds.logout".into(),
+                "must not be below thresholds.step_up".into(),
+            ));
+        }
+        for rule in &self.rules {
+            let lists = [&rule.users, &rule.groups, &rule.services, &rule.ttys];
+            if lists.iter().any(|l| l.iter().any(|s| s.is_empty())) {
+                return Err(("rule".into(), "empty name in a list".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lockout duration in milliseconds.
+    pub fn lockout_ms(&self) -> i64 {
+        (self.lockout.minutes * 60_000.0).round() as i64
+    }
+}
+
+/// Sets `key` (dotted) in `table` to `value`, read as a TOML value when it parses as one
+/// (`true`, `3`, `0.5`, `"x"`), else as a bare string.
+fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
+    if !SETTABLE.contains(&key) {
+        return Err(format!(
+            "{key} is not a setting (see `behaviorctl settings`)"
+        ));
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut cur = table;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            cur.insert(part.to_string(), parsed);
+            return Ok(());
+        }
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("{part} is not a table in the configuration file"))?;
+    }
+    Ok(())
+}
+
+/// True when the file's text sets `key` (dotted) itself.
+pub fn defined_in(text: &str, key: &str) -> bool {
+    key_line(text, key) > 0
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |t| t.matches('\n').count() + 1)
+}
+
+/// The line defining dotted `key` (`section.name`, or `rule` for the first `[[rule]]`); 0
+/// when it comes from a default or an override.
+fn key_line(text: &str, key: &str) -> usize {
+    let (section, name) = match key.rsplit_once('.') {
+        Some((s, n)) => (s, n),
+        None if key == "rule" => return find_line(text, |l| l == "[[rule]]").unwrap_or(0),
+        None => ("", key),
+    };
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        let defines = l.split_once('=').is_some_and(|(k, _)| k.trim() == name);
+        if defines && current == section {
+            return i + 1;
+        }
+    }
+    0
+}
+
+fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> Option<usize> {
+    text.lines().position(|l| pred(l.trim())).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert!(
+            !c.enrollment.behavior && !c.enrollment.pin,
+            "enrollment off by default"
+        );
+    }
+
+    #[test]
+    fn the_shipped_file_is_valid_and_documents_every_key() {
+        let text = include_str!("../../etc/behaviord.toml");
+        parse(text).unwrap();
+        for key in SETTABLE {
+            let name = key.rsplit('.').next().unwrap();
+            assert!(text.contains(&format!("{name} =")), "{key} undocumented");
+        }
+    }
+
+    #[test]
+    fn reads_sections_and_rules() {
+        let c = parse(
+            r#"
+phrase = "hello world"
+[enrollment]
+behavior = true
+attempts = 3
+[lockout]
+minutes = 0.05
+[[rule]]
+services = ["sshd"]
+journey = "pin"
+"#,
+        )
+        .unwrap();
+        assert!(c.enrollment.behavior);
+        assert_eq!(c.enrollment.attempts, 3);
+        assert_eq!(c.lockout_ms(), 3000);
+        assert_eq!(c.rules[0].journey, Journey::Pin);
+        assert_eq!(c.phrase, "hello world");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("[enrollment]\nbehavior = true\nbogus = 1\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.reason.contains("bogus"), "{e}");
+
+        let e = parse("[pin]\n\nlength = 2\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.reason.contains("pin.length"), "{e}");
+
+        let e = parse("a = = 1").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+
+        let e = parse("[[rule]]\njourney = \"fingerprint\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+
+        let e = parse("[verify]\nmax_tries = \"three\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn overrides_win_and_are_checked() {
+        let file = "[enrollment]\nbehavior = false\n";
+        let c =
+            parse_with_overrides(file, &[("enrollment.behavior".into(), "true".into())]).unwrap();
+        assert!(c.enrollment.behavior);
+        assert_eq!(c.get("enrollment.behavior").as_deref(), Some("true"));
+        let c = parse_with_overrides(file, &[("phrase".into(), "abc def".into())]).unwrap();
+        assert_eq!(c.phrase, "abc def");
+        assert!(parse_with_overrides(file, &[("pin.length".into(), "1".into())]).is_err());
+        assert!(parse_with_overrides(file, &[("nope".into(), "1".into())]).is_err());
+        assert!(parse_with_overrides(file, &[("rule".into(), "1".into())]).is_err());
+        assert_eq!(c.get("default_journey").as_deref(), Some("behavior+pin"));
+    }
+}

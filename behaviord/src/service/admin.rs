@@ -1,0 +1,347 @@
+//! `org.behaviord.Admin1`: root's view and changes (`behaviorctl`).
+
+use std::sync::Arc;
+
+use behavior_ipc::admin::{
+    Event as IpcEvent, EventFilter, Policy, Rule, Setting, Status, UserInfo,
+};
+use behavior_ipc::Error;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+use super::auth::template_expiry;
+use super::{account, check_len, check_user_name, ipc_event, State};
+use crate::audit::Event;
+use crate::config::{self, Config};
+use crate::matching;
+use crate::pin;
+use crate::store::{EventQuery, UserRow};
+
+const SOURCE: &str = "behaviorctl";
+/// Most events one `Events` call returns.
+const MAX_EVENTS: u32 = 1000;
+
+pub struct AdminObject {
+    pub state: Arc<State>,
+}
+
+/// A user's public record (no template content, no PIN hash).
+pub(crate) fn user_info(
+    state: &State,
+    name: &str,
+    uid: u32,
+    row: Option<&UserRow>,
+    config: &Config,
+) -> Result<UserInfo, Error> {
+    let template = state.store.template(name).map_err(|e| state.storage(e))?;
+    let typings = match &template {
+        Some(t) => matching::from_json(&t.json)
+            .map(|t| t.typings() as u32)
+            .map_err(|reason| {
+                state.storage(crate::store::StoreError::Corrupt {
+                    table: "templates",
+                    key: name.to_string(),
+                    reason,
+                })
+            })?,
+        None => 0,
+    };
+    let enrolled_at = template.as_ref().map_or(0, |t| t.enrolled_at);
+    Ok(UserInfo {
+        name: name.to_string(),
+        uid,
+        enrolled: template.is_some(),
+        enrolled_at_ms: enrolled_at,
+        template_expires_ms: if template.is_some() {
+            template_expiry(enrolled_at, config)
+        } else {
+            0
+        },
+        template_typings: typings,
+        pin_set: row.and_then(|r| r.pin_set_at).is_some(),
+        pin_set_at_ms: row.and_then(|r| r.pin_set_at).unwrap_or(0),
+        failures: row.map_or(0, |r| r.failures.clamp(0, i64::from(u32::MAX)) as u32),
+        locked_until_ms: row.map_or(0, |r| r.locked_until),
+    })
+}
+
+#[zbus::interface(name = "org.behaviord.Admin1")]
+impl AdminObject {
+    async fn status(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Status, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        let (enrolled, pins, events) = st.store.counts().map_err(|e| st.storage(e))?;
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at_ms: st.started_at_ms,
+            config_path: st.config_path.display().to_string(),
+            database: st.store.path().display().to_string(),
+            users_enrolled: enrolled as u32,
+            users_with_pin: pins as u32,
+            events: events as u64,
+            active_handles: st.active_sessions() as u32,
+            test_input: st.test_input,
+        })
+    }
+
+    async fn users(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<UserInfo>, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        let config = st.config();
+        let rows = st.store.users(None).map_err(|e| st.storage(e))?;
+        rows.iter()
+            .map(|r| {
+                user_info(
+                    st,
+                    &r.name,
+                    r.uid.clamp(0, i64::from(u32::MAX)) as u32,
+                    Some(r),
+                    &config,
+                )
+            })
+            .collect()
+    }
+
+    async fn show_user(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: &str,
+    ) -> Result<UserInfo, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        let acct = account(user)?;
+        let row = st.store.user(user).map_err(|e| st.storage(e))?;
+        user_info(st, user, acct.uid, row.as_ref(), &st.config())
+    }
+
+    async fn remove_pattern(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: &str,
+    ) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_user_name(user)?;
+        let removed = st.commit(|tx, audit| {
+            let removed = tx.delete_template(user)?;
+            if removed {
+                audit.log(tx, Event::BehaviorUnenrolled, user, "success", SOURCE, "")?;
+            }
+            Ok(removed)
+        })?;
+        if !removed {
+            return Err(Error::NotEnrolled(format!("{user} has no typing pattern")));
+        }
+        Ok(())
+    }
+
+    async fn remove_pin(&self, #[zbus(header)] hdr: Header<'_>, user: &str) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_user_name(user)?;
+        let removed = st.commit(|tx, audit| {
+            let removed = tx.delete_pin(user)?;
+            if removed {
+                audit.log(tx, Event::PinUnenrolled, user, "success", SOURCE, "")?;
+            }
+            Ok(removed)
+        })?;
+        if !removed {
+            return Err(Error::NotEnrolled(format!("{user} has no PIN")));
+        }
+        Ok(())
+    }
+
+    async fn set_pin(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: &str,
+        pin: &str,
+    ) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_len("pin", pin)?;
+        let pin = pin::Secret::new(pin.to_string());
+        let acct = account(user)?;
+        let config = st.config();
+        pin::check_format(&pin, config.pin.length)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let cost = config.pin.clone();
+        let phc = st
+            .blocking(move || pin::hash(&pin, &cost))
+            .await?
+            .map_err(|e| Error::Storage(format!("cannot hash the PIN: {e}")))?;
+        st.commit(|tx, audit| {
+            let had = tx.delete_pin(&acct.name)?;
+            tx.put_pin(&acct.name, acct.uid, &phc, audit.now)?;
+            let event = if had {
+                Event::PinUpdated
+            } else {
+                Event::PinEnrolled
+            };
+            audit.log(tx, event, &acct.name, "success", SOURCE, "")
+        })
+    }
+
+    async fn reset_lockout(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        user: &str,
+    ) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_user_name(user)?;
+        st.commit(|tx, _| tx.reset_failures(user))
+    }
+
+    async fn events(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        filter: EventFilter,
+    ) -> Result<Vec<IpcEvent>, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_len("user", &filter.user)?;
+        check_len("name", &filter.name)?;
+        if !filter.name.is_empty() && !Event::ALL.iter().any(|e| e.name() == filter.name) {
+            return Err(Error::InvalidArgument(format!(
+                "{:?} is not an event name (E_BEHAVIOR_AUTH_ENROLLED, E_USER_PIN_FAILED, ...)",
+                filter.name
+            )));
+        }
+        let q = EventQuery {
+            user: (!filter.user.is_empty()).then_some(filter.user),
+            name: (!filter.name.is_empty()).then_some(filter.name),
+            since_ms: (filter.since_ms > 0).then_some(filter.since_ms),
+            after_id: (filter.after_id > 0).then_some(filter.after_id),
+            limit: match filter.limit {
+                0 => MAX_EVENTS,
+                n => n.min(MAX_EVENTS),
+            },
+        };
+        let rows = st.store.events(&q).map_err(|e| st.storage(e))?;
+        Ok(rows.into_iter().map(ipc_event).collect())
+    }
+
+    async fn settings(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<Setting>, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        let overrides = st.store.settings().map_err(|e| st.storage(e))?;
+        let config = st.config();
+        Ok(config::SETTABLE
+            .iter()
+            .map(|key| {
+                let source = if overrides.iter().any(|(k, _)| k == key) {
+                    "override"
+                } else if config::defined_in(st.file_text(), key) {
+                    "file"
+                } else {
+                    "default"
+                };
+                Setting {
+                    key: key.to_string(),
+                    value: config.get(key).unwrap_or_default(),
+                    source: source.to_string(),
+                }
+            })
+            .collect())
+    }
+
+    async fn set(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_len("key", key)?;
+        check_len("value", value)?;
+        let mut overrides = st.store.settings().map_err(|e| st.storage(e))?;
+        overrides.retain(|(k, _)| k != key);
+        overrides.push((key.to_string(), value.to_string()));
+        // Checked exactly as the file is, before anything is stored.
+        config::parse_with_overrides(st.file_text(), &overrides)
+            .map_err(|e| Error::InvalidArgument(e.reason))?;
+        st.commit(|tx, audit| {
+            tx.set_setting(key, value, audit.now)?;
+            audit.log(
+                tx,
+                Event::SettingsChanged,
+                "root",
+                &format!("set {key}"),
+                SOURCE,
+                "",
+            )
+        })?;
+        st.reload_overrides()
+    }
+
+    async fn unset(&self, #[zbus(header)] hdr: Header<'_>, key: &str) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        check_len("key", key)?;
+        if !config::SETTABLE.contains(&key) {
+            return Err(Error::InvalidArgument(format!("{key} is not a setting")));
+        }
+        let removed = st.commit(|tx, audit| {
+            let removed = tx.unset_setting(key)?;
+            if removed {
+                audit.log(
+                    tx,
+                    Event::SettingsChanged,
+                    "root",
+                    &format!("unset {key}"),
+                    SOURCE,
+                    "",
+                )?;
+            }
+            Ok(removed)
+        })?;
+        if !removed {
+            return Err(Error::InvalidArgument(format!("{key} has no override")));
+        }
+        st.reload_overrides()
+    }
+
+    async fn policy(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Policy, Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(&hdr).await?;
+        let c = st.config();
+        Ok(Policy {
+            default_journey: c.default_journey.as_str().to_string(),
+            rules: c
+                .rules
+                .iter()
+                .map(|r| Rule {
+                    users: r.users.clone(),
+                    groups: r.groups.clone(),
+                    services: r.services.clone(),
+                    ttys: r.ttys.clone(),
+                    journey: r.journey.as_str().to_string(),
+                })
+                .collect(),
+            fail: match c.fail {
+                config::FailMode::Open => "open".into(),
+                config::FailMode::Closed => "closed".into(),
+            },
+            deny_remote: c.deny_remote,
+        })
+    }
+
+    /// Every audit event as it is recorded.
+    #[zbus(signal)]
+    async fn event_logged(emitter: &SignalEmitter<'_>, event: IpcEvent) -> zbus::Result<()>;
+}

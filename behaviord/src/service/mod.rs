@@ -1,0 +1,443 @@
+//! The D-Bus objects and the state they share.
+//!
+//! zbus runs the objects on its own executor; the daemon's tokio runtime ([`State::rt`])
+//! does the timers, the blocking work (argon2) and the capture loop. Shared state sits
+//! behind small locks: the handle table (a sync mutex held only to look up), one async
+//! mutex per handle (so two calls on one handle never interleave), the store's connection.
+
+pub mod admin;
+pub mod auth;
+pub mod test_input;
+pub mod user;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use behavior_ipc::admin::{Event as IpcEvent, ADMIN_INTERFACE};
+use behavior_ipc::{Error, ADMIN_PATH, MAX_STRING_LEN};
+use zbus::message::Header;
+
+use crate::audit::{Event, Record, Syslog};
+use crate::capture::Captures;
+use crate::config::{self, Config};
+use crate::store::{EventRow, Store, StoreError, Tx};
+
+pub use auth::Session;
+
+/// Most authentications in progress at once, and per caller.
+const MAX_SESSIONS: usize = 256;
+const MAX_SESSIONS_PER_CALLER: usize = 16;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) struct Entry {
+    /// The unique bus name of the caller that began it.
+    owner: String,
+    deadline: Instant,
+    session: Arc<tokio::sync::Mutex<Session>>,
+}
+
+pub struct State {
+    pub store: Store,
+    pub syslog: Syslog,
+    pub captures: Arc<Captures>,
+    pub config_path: PathBuf,
+    /// The policy file's text as read at start; overrides apply on top of it.
+    file_text: String,
+    config: RwLock<Arc<Config>>,
+    sessions: Mutex<HashMap<String, Entry>>,
+    pub rt: tokio::runtime::Handle,
+    conn: OnceLock<zbus::Connection>,
+    inflight: AtomicUsize,
+    stopping: AtomicBool,
+    pub started_at_ms: i64,
+    pub test_input: bool,
+    /// The evdev reader, when it runs.
+    input: OnceLock<crate::input::InputHandle>,
+}
+
+/// Counts a call in progress; refuses new calls once the daemon is stopping.
+pub(crate) struct InFlight<'a>(&'a State);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl State {
+    pub fn new(
+        store: Store,
+        syslog: Syslog,
+        config_path: PathBuf,
+        file_text: String,
+        config: Config,
+        rt: tokio::runtime::Handle,
+        test_input: bool,
+    ) -> State {
+        State {
+            store,
+            syslog,
+            captures: Arc::new(Captures::default()),
+            config_path,
+            file_text,
+            config: RwLock::new(Arc::new(config)),
+            sessions: Mutex::new(HashMap::new()),
+            rt,
+            conn: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            started_at_ms: now_ms(),
+            test_input,
+            input: OnceLock::new(),
+        }
+    }
+
+    /// The bus connection, once serving (for signals and caller lookups).
+    pub fn set_connection(&self, conn: zbus::Connection) {
+        let _ = self.conn.set(conn);
+    }
+
+    pub fn set_input(&self, input: crate::input::InputHandle) {
+        let _ = self.input.set(input);
+    }
+
+    /// Events the evdev reader lost so far (0 without a reader).
+    pub fn lost_events(&self) -> u64 {
+        self.input.get().map_or(0, |i| i.lost_events())
+    }
+
+    /// Keyboards being read (empty without a reader).
+    pub fn keyboards(&self) -> usize {
+        self.input.get().map_or(0, |i| i.keyboards().len())
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn file_text(&self) -> &str {
+        &self.file_text
+    }
+
+    /// Rebuilds the effective configuration from the file and the stored overrides.
+    pub(crate) fn reload_overrides(&self) -> Result<(), Error> {
+        let overrides = self.store.settings().map_err(|e| self.storage(e))?;
+        let config = config::parse_with_overrides(&self.file_text, &overrides)
+            .map_err(|e| Error::InvalidArgument(e.reason))?;
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        Ok(())
+    }
+
+    pub(crate) fn enter(&self) -> Result<InFlight<'_>, Error> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self);
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("behaviord is shutting down".into()));
+        }
+        Ok(guard)
+    }
+
+    /// Refuses new calls and waits (at most `limit`) for those in progress.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        self.stopping.store(true, Ordering::SeqCst);
+        let end = Instant::now() + limit;
+        while self.inflight.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// The caller's unique name and uid, from the message header and the bus.
+    pub(crate) async fn caller(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
+        let sender = hdr
+            .sender()
+            .ok_or_else(|| Error::AccessDenied("the call has no sender".into()))?;
+        let conn = self
+            .conn
+            .get()
+            .ok_or_else(|| Error::Unavailable("behaviord is starting".into()))?;
+        let dbus = zbus::fdo::DBusProxy::new(conn)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot ask the bus who called: {e}")))?;
+        let uid = dbus
+            .get_connection_unix_user(sender.clone().into())
+            .await
+            .map_err(|e| Error::AccessDenied(format!("cannot learn the caller's uid: {e}")))?;
+        Ok((sender.to_string(), uid))
+    }
+
+    pub(crate) async fn require_root(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
+        let (name, uid) = self.caller(hdr).await?;
+        if uid != 0 {
+            return Err(Error::AccessDenied(format!(
+                "only root may call this method (caller uid {uid})"
+            )));
+        }
+        Ok((name, uid))
+    }
+
+    /// Logs a storage failure for the admin and turns it into the D-Bus error.
+    pub(crate) fn storage(&self, e: StoreError) -> Error {
+        let msg = e.to_string();
+        self.syslog.warning(&format!("storage failure: {msg}"));
+        Error::Storage(msg)
+    }
+
+    /// Runs one change and its audit events in one transaction; the events go to syslog
+    /// and to `EventLogged` listeners once it is committed.
+    pub(crate) fn commit<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>, &mut Audit) -> Result<T, StoreError>,
+    ) -> Result<T, Error> {
+        let mut audit = Audit {
+            now: now_ms(),
+            rows: Vec::new(),
+        };
+        let out = self
+            .store
+            .change(|tx| f(tx, &mut audit))
+            .map_err(|e| self.storage(e))?;
+        for (row, event) in audit.rows {
+            self.publish(row, event);
+        }
+        Ok(out)
+    }
+
+    /// Records one audit event on its own (for parts outside the D-Bus objects, such as the
+    /// session monitor's step-up and logout reports): database, syslog and `EventLogged`.
+    pub fn record_event(
+        &self,
+        event: Event,
+        user: &str,
+        outcome: &str,
+        source: &str,
+        service: &str,
+    ) -> Result<(), Error> {
+        self.commit(|tx, audit| audit.log(tx, event, user, outcome, source, service))
+    }
+
+    fn publish(&self, row: EventRow, event: Event) {
+        self.syslog.event(&row, event);
+        if let Some(conn) = self.conn.get() {
+            let conn = conn.clone();
+            let ev = ipc_event(row);
+            self.rt.spawn(async move {
+                let _ = conn
+                    .emit_signal(
+                        None::<&str>,
+                        ADMIN_PATH,
+                        ADMIN_INTERFACE,
+                        "EventLogged",
+                        &(ev,),
+                    )
+                    .await;
+            });
+        }
+    }
+
+    /// Runs blocking work (argon2) on the runtime's blocking pool.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        self.rt
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))
+    }
+
+    // Handle table.
+
+    pub(crate) fn insert_session(
+        &self,
+        handle: String,
+        owner: &str,
+        timeout: Duration,
+        session: Session,
+    ) -> Result<(), Error> {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        map.retain(|_, e| e.deadline > now);
+        if map.len() >= MAX_SESSIONS {
+            return Err(Error::Unavailable(
+                "too many authentications in progress".into(),
+            ));
+        }
+        if map.values().filter(|e| e.owner == owner).count() >= MAX_SESSIONS_PER_CALLER {
+            return Err(Error::Unavailable(
+                "this caller has too many authentications in progress".into(),
+            ));
+        }
+        map.insert(
+            handle,
+            Entry {
+                owner: owner.to_string(),
+                deadline: now + timeout,
+                session: Arc::new(tokio::sync::Mutex::new(session)),
+            },
+        );
+        Ok(())
+    }
+
+    /// The session of `handle` if `caller` began it and it has not timed out.
+    pub(crate) fn session(
+        &self,
+        handle: &str,
+        caller: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<Session>>, Error> {
+        check_len("handle", handle)?;
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = || Error::NoSuchHandle("unknown, finished or timed-out handle".into());
+        let entry = map.get(handle).ok_or_else(stale)?;
+        if entry.owner != caller {
+            // Same answer as for an unknown handle: a handle's existence is not disclosed.
+            return Err(stale());
+        }
+        if entry.deadline <= Instant::now() {
+            map.remove(handle);
+            self.captures.close(handle);
+            return Err(stale());
+        }
+        Ok(entry.session.clone())
+    }
+
+    pub(crate) fn remove_session(&self, handle: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(handle);
+        self.captures.close(handle);
+    }
+
+    /// Drops every handle of a caller that left the bus.
+    pub fn caller_left(&self, unique_name: &str) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| e.owner == unique_name)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in gone {
+            map.remove(&h);
+            self.captures.close(&h);
+        }
+    }
+
+    /// Drops handles past their timeout (and their capture windows).
+    pub fn expire_sessions(&self) {
+        let now = Instant::now();
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let gone: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| e.deadline <= now)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in gone {
+            map.remove(&h);
+            self.captures.close(&h);
+        }
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// Events of one transaction, published after it commits.
+pub(crate) struct Audit {
+    pub now: i64,
+    rows: Vec<(EventRow, Event)>,
+}
+
+impl Audit {
+    pub fn log(
+        &mut self,
+        tx: &Tx<'_>,
+        event: Event,
+        user: &str,
+        outcome: &str,
+        source: &str,
+        service: &str,
+    ) -> Result<(), StoreError> {
+        let row = Record {
+            event,
+            user,
+            outcome,
+            source,
+            service,
+        }
+        .insert(tx, self.now)?;
+        self.rows.push((row, event));
+        Ok(())
+    }
+}
+
+pub(crate) fn ipc_event(row: EventRow) -> IpcEvent {
+    IpcEvent {
+        id: row.id,
+        time_ms: row.time_ms,
+        name: row.name,
+        user: row.user,
+        source: row.source,
+        outcome: row.outcome,
+        service: row.service,
+    }
+}
+
+/// Refuses strings over [`MAX_STRING_LEN`] bytes, naming the argument.
+pub(crate) fn check_len(what: &str, s: &str) -> Result<(), Error> {
+    if s.len() > MAX_STRING_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "{what} is longer than {MAX_STRING_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A user name as an argument: checked before any lookup.
+pub(crate) fn check_user_name(user: &str) -> Result<(), Error> {
+    check_len("user", user)?;
+    if user.is_empty()
+        || user.len() > 256
+        || user.chars().any(|c| c.is_control() || c == '/' || c == ':')
+    {
+        return Err(Error::InvalidArgument(
+            "user is not a valid user name".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn account(user: &str) -> Result<crate::accounts::Account, Error> {
+    check_user_name(user)?;
+    crate::accounts::by_name(user)
+        .ok_or_else(|| Error::UnknownUser(format!("no user {user:?} on this system")))
+}
+
+/// "2 minutes" / "40 seconds" until `until_ms`.
+pub(crate) fn remaining(until_ms: i64, now: i64) -> String {
+    let secs = ((until_ms - now).max(0) + 999) / 1000;
+    if secs >= 120 {
+        format!("{} minutes", (secs + 59) / 60)
+    } else {
+        format!("{secs} seconds")
+    }
+}

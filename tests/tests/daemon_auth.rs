@@ -1,0 +1,143 @@
+//! The authentication interface end to end: a private bus with the shipped policy, the real
+//! daemon on a temporary state directory, recorded typings injected through `Test1` into
+//! the real capture path, the real matcher, real SQLite and syslog.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use behavior_ipc::auth::{AuthProxyBlocking, EnrollStatus, Stage, VerifyStatus};
+use behavior_ipc::test::TestProxyBlocking;
+use behavior_tests::{fixture_typings, Daemon, PrivateBus, Typing};
+
+const PHRASE: &str = ".xat17padn";
+const USER: &str = "nobody";
+
+fn config() -> String {
+    format!(
+        r#"
+phrase = "{PHRASE}"
+[enrollment]
+behavior = true
+pin = true
+attempts = 5
+[pin]
+length = 6
+argon2_memory_kib = 256
+argon2_iterations = 1
+[lockout]
+failures = 3
+minutes = 0.05
+"#
+    )
+}
+
+fn genuine() -> Vec<Typing> {
+    fixture_typings("iiitbh_two_subjects.jsonl")
+        .into_iter()
+        .filter(|t| t.subject == "subject2")
+        .collect()
+}
+
+fn impostor() -> Vec<Typing> {
+    fixture_typings("iiitbh_two_subjects.jsonl")
+        .into_iter()
+        .filter(|t| t.subject == "subject4")
+        .collect()
+}
+
+fn inject(test: &TestProxyBlocking<'_>, t: &Typing) {
+    let keys: Vec<(&str, f64, f64)> = t
+        .keys
+        .iter()
+        .map(|(k, d, u)| (k.as_str(), *d, *u))
+        .collect();
+    assert_eq!(test.inject_keys(&keys).unwrap(), 2 * keys.len() as u32);
+}
+
+/// Enrolls `USER` with the first genuine typings; returns how many were used.
+fn enroll(auth: &AuthProxyBlocking<'_>, test: &TestProxyBlocking<'_>, handle: &str) -> usize {
+    let typings = genuine();
+    for (i, t) in typings.iter().enumerate() {
+        auth.open_capture(handle).unwrap();
+        inject(test, t);
+        let step = auth.submit_enrollment(handle, &t.text).unwrap();
+        match step.status {
+            EnrollStatus::Complete => return i + 1,
+            EnrollStatus::Accepted => assert_eq!(step.attempts, 5),
+            other => panic!("typing {i}: {other:?} {}", step.message),
+        }
+    }
+    panic!("enrollment did not complete");
+}
+
+#[test]
+fn enroll_then_verify_typing_and_pin() {
+    let bus = PrivateBus::start();
+    let daemon = Daemon::start(&bus, &config());
+    let conn = daemon.connect();
+    let auth = AuthProxyBlocking::new(&conn).unwrap();
+    let test = TestProxyBlocking::new(&conn).unwrap();
+
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(
+        (b.stage, b.phrase.as_str(), b.journey.as_str()),
+        (Stage::Enroll, PHRASE, "behavior+pin")
+    );
+    assert!(b.pin_enroll && !b.pin_verify);
+    assert!(
+        !auth.finish(&b.handle).unwrap().success,
+        "nothing passed yet"
+    );
+
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    // A typed text that differs from the phrase is a mismatch and repeats the attempt.
+    auth.open_capture(&b.handle).unwrap();
+    inject(&test, &genuine()[0]);
+    let step = auth.submit_enrollment(&b.handle, ".xat17padm").unwrap();
+    assert_eq!((step.status, step.attempt), (EnrollStatus::Mismatch, 1));
+    // Submitting without a capture window is refused.
+    assert!(auth.submit_enrollment(&b.handle, PHRASE).is_err());
+    let used = enroll(&auth, &test, &b.handle);
+    assert_eq!(used, 5, "the first five typings are consistent");
+    // Wrong PIN length: refused, nothing stored.
+    assert!(auth.enroll_pin(&b.handle, "123").is_err());
+    auth.enroll_pin(&b.handle, "123456").unwrap();
+    let out = auth.finish(&b.handle).unwrap();
+    assert!(out.success);
+    assert_eq!(out.factors, vec!["behavior", "pin"]);
+    // Finished handles are gone.
+    assert!(auth.finish(&b.handle).is_err());
+
+    // Verify: a later genuine typing and the PIN.
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(b.stage, Stage::Verify);
+    assert!(b.pin_verify && !b.pin_enroll);
+    auth.open_capture(&b.handle).unwrap();
+    // Typing 14 is one the matcher accepts against the first five (score ~1.2 of 1.6).
+    inject(&test, &genuine()[14]);
+    let v = auth.submit_verification(&b.handle, PHRASE).unwrap();
+    assert_eq!(v.status, VerifyStatus::Accepted, "{v:?}");
+    let v = auth.verify_pin(&b.handle, "654321").unwrap();
+    assert_eq!(v.status, VerifyStatus::Rejected);
+    let v = auth.verify_pin(&b.handle, "123456").unwrap();
+    assert_eq!(v.status, VerifyStatus::Accepted);
+    let out = auth.finish(&b.handle).unwrap();
+    assert!(out.success);
+
+    // An impostor's typing of the same phrase is rejected; so is another text.
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    auth.open_capture(&b.handle).unwrap();
+    inject(&test, &impostor()[0]);
+    let v = auth.submit_verification(&b.handle, PHRASE).unwrap();
+    assert_eq!(v.status, VerifyStatus::Rejected, "{v:?}");
+    assert_eq!(v.tries_left, 2);
+    auth.open_capture(&b.handle).unwrap();
+    inject(&test, &genuine()[13]);
+    let v = auth
+        .submit_verification(&b.handle, "something else")
+        .unwrap();
+    assert_eq!(v.status, VerifyStatus::Rejected);
+    let v = auth.verify_pin(&b.handle, "123456").unwrap();
+    assert_eq!(v.status, VerifyStatus::Accepted);
+    let out = auth.finish(&b.handle).unwrap();
+    assert!(!out.success, "the typing never passed");
+    assert_eq!(out.factors, vec!["pin"]);
+}

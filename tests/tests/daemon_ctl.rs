@@ -1,0 +1,249 @@
+//! `behaviorctl` driving the real daemon on a private bus: settings, enrollment from injected
+//! typings, PINs (set, verify, change, remove), users, events in SQLite and syslog, follow.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use behavior_ipc::auth::{AuthProxyBlocking, Stage, VerifyStatus};
+use behavior_ipc::Error;
+use behavior_tests::{built, fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
+use serde_json::Value;
+
+const USER: &str = "nobody";
+
+fn config() -> String {
+    format!(
+        "phrase = \"{FIXTURE_PHRASE}\"\n[pin]\nargon2_memory_kib = 256\nargon2_iterations = 1\n"
+    )
+}
+
+#[track_caller]
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "behaviorctl failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[track_caller]
+fn fails(out: std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "behaviorctl should fail; stderr {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "stderr {err:?} should name {needle:?}"
+    );
+}
+
+fn json(out: std::process::Output) -> Value {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+#[test]
+fn admin_and_self_service_through_behaviorctl() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let conn = d.connect();
+    let auth = AuthProxyBlocking::new(&conn).unwrap();
+
+    // Enrollment is off by default: nothing to do for an unenrolled user.
+    assert!(matches!(
+        auth.begin(USER, "login", "tty1", ""),
+        Err(Error::NotEnrolled(_))
+    ));
+
+    ok(d.ctl(&["set", "enrollment.behavior", "true"]));
+    ok(d.ctl(&["set", "enrollment.pin", "true"]));
+    let settings = json(d.ctl(&["settings", "--json"]));
+    let find = |key: &str| {
+        settings
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("enrollment.behavior")["value"], "true");
+    assert_eq!(find("enrollment.behavior")["source"], "override");
+    assert_eq!(find("phrase")["source"], "file");
+    assert_eq!(find("verify.max_tries")["source"], "default");
+    // Refused settings name the key and change nothing.
+    fails(d.ctl(&["set", "pin.length", "2"]), "pin.length");
+    fails(d.ctl(&["set", "no.such", "1"]), "no.such");
+    fails(
+        d.ctl(&["set", "enrollment.attempts", "many"]),
+        "enrollment.attempts",
+    );
+    assert_eq!(d.db_count("SELECT COUNT(*) FROM settings"), 2);
+
+    let typings = fixture_subject("subject2");
+    let out = d.enroll(USER, &typings[..5], Some("123456"));
+    assert!(out.success);
+
+    let users = json(d.ctl(&["users", "--json"]));
+    assert_eq!(users[0]["name"], USER);
+    assert_eq!(users[0]["enrolled"], true);
+    assert_eq!(users[0]["pin_set"], true);
+    assert_eq!(users[0]["template_typings"], 5);
+    let table = ok(d.ctl(&["show", USER]));
+    assert!(table.starts_with("USER") && table.contains(USER), "{table}");
+    fails(d.ctl(&["show", "no-such-user-x"]), "unknown user");
+    let status = json(d.ctl(&["status", "--json"]));
+    assert_eq!(status["users_enrolled"], 1);
+    assert_eq!(status["test_input"], true);
+    let policy = ok(d.ctl(&["policy"]));
+    assert!(policy.contains("behavior+pin"), "{policy}");
+
+    // Root sets a PIN from standard input; the login then verifies it.
+    ok(d.ctl_with(&["set-pin", USER], Some("246802\n")));
+    fails(d.ctl_with(&["set-pin", USER], Some("12\n")), "6 digits");
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(b.stage, Stage::Verify);
+    assert_eq!(
+        auth.verify_pin(&b.handle, "123456").unwrap().status,
+        VerifyStatus::Rejected
+    );
+    assert_eq!(
+        auth.verify_pin(&b.handle, "246802").unwrap().status,
+        VerifyStatus::Accepted
+    );
+    auth.finish(&b.handle).unwrap();
+
+    // The user changes their own PIN after giving the current one.
+    fails(
+        d.ctl_as_nobody(&["set-pin"], Some("000000\n135790\n")),
+        "current PIN is wrong",
+    );
+    ok(d.ctl_as_nobody(&["set-pin"], Some("246802\n135790\n")));
+    let me = json(d.ctl_as_nobody(&["me", "--json"], None));
+    assert_eq!(
+        (me["user"].as_str(), me["pin_set"].as_bool()),
+        (Some(USER), Some(true))
+    );
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(
+        auth.verify_pin(&b.handle, "135790").unwrap().status,
+        VerifyStatus::Accepted
+    );
+    auth.finish(&b.handle).unwrap();
+
+    ok(d.ctl(&["remove-pin", USER]));
+    fails(d.ctl(&["remove-pin", USER]), "has no PIN");
+    ok(d.ctl(&["remove-pattern", USER]));
+    fails(d.ctl(&["remove-pattern", USER]), "has no typing pattern");
+    ok(d.ctl(&["unset", "enrollment.behavior"]));
+    ok(d.ctl(&["unset", "enrollment.pin"]));
+    assert!(matches!(
+        auth.begin(USER, "login", "tty1", ""),
+        Err(Error::NotEnrolled(_))
+    ));
+
+    // Every change is an event, in SQLite and in syslog (authpriv), without secrets.
+    let names: Vec<String> = d.db_events().into_iter().map(|e| e.0).collect();
+    let expected = [
+        "E_SETTINGS_CHANGED",
+        "E_SETTINGS_CHANGED",
+        "E_BEHAVIOR_AUTH_ENROLLED",
+        "E_USER_PIN_ENROLLED",
+        "E_USER_PIN_UPDATED",
+        "E_USER_PIN_FAILED",
+        "E_USER_PIN_FAILED",
+        "E_USER_PIN_UPDATED",
+        "E_USER_PIN_UNENROLLED",
+        "E_BEHAVIOR_AUTH_UNENROLLED",
+        "E_SETTINGS_CHANGED",
+        "E_SETTINGS_CHANGED",
+    ];
+    assert_eq!(names, expected);
+    let log = d.syslog.drain();
+    for name in expected {
+        assert!(
+            log.iter().any(|l| l.contains(name)),
+            "{name} missing from syslog {log:#?}"
+        );
+    }
+    let pin_failed = log
+        .iter()
+        .find(|l| l.contains("E_USER_PIN_FAILED"))
+        .unwrap();
+    // <84> = authpriv (10) * 8 + warning (4).
+    assert!(pin_failed.starts_with("<84>"), "{pin_failed}");
+    assert!(
+        pin_failed.contains("user=nobody outcome=failure"),
+        "{pin_failed}"
+    );
+    for secret in ["123456", "246802", "135790", FIXTURE_PHRASE] {
+        assert!(
+            log.iter().all(|l| !l.contains(secret)),
+            "{secret} in syslog"
+        );
+    }
+
+    // Filters.
+    let updated = json(d.ctl(&["events", "--json", "--name", "E_USER_PIN_UPDATED"]));
+    assert_eq!(updated.as_array().unwrap().len(), 2);
+    let sources: Vec<&str> = updated
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["behaviorctl", "self-service"]);
+    let mine = json(d.ctl(&["events", "--json", "--user", USER, "--since", "1h"]));
+    assert_eq!(mine.as_array().unwrap().len(), 8);
+    let future = json(d.ctl(&["events", "--json", "--since", "2999-01-01"]));
+    assert_eq!(future.as_array().unwrap().len(), 0);
+    fails(d.ctl(&["events", "--since", "yesterday"]), "--since");
+    fails(d.ctl(&["events", "--name", "E_NOPE"]), "not an event name");
+    let table = ok(d.ctl(&["events", "--limit", "2"]));
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+#[test]
+fn events_follow_streams_new_events() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let mut child = Command::new(built("behaviorctl"))
+        .args([
+            "events",
+            "--follow",
+            "--json",
+            "--name",
+            "E_SETTINGS_CHANGED",
+        ])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    // Wait until the follower is subscribed: keep changing a setting until a line arrives.
+    let mut got = None;
+    for i in 0..50 {
+        ok(d.ctl(&["set", "verify.max_tries", &(2 + i % 2).to_string()]));
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            got = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = got.expect("no event streamed");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["name"], "E_SETTINGS_CHANGED");
+    assert_eq!(v["outcome"], "set verify.max_tries");
+}

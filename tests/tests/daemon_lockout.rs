@@ -1,0 +1,97 @@
+//! Lockout after repeated wrong PINs and typings, its expiry, and the admin reset.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use behavior_ipc::auth::{AuthProxyBlocking, VerifyStatus};
+use behavior_ipc::Error;
+use behavior_tests::{fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
+
+const USER: &str = "nobody";
+
+#[test]
+fn wrong_pins_lock_out_until_expiry() {
+    let bus = PrivateBus::start();
+    // Lockout after 3 failures for 0.02 minutes (1.2 s); 5 tries per login.
+    let d = Daemon::start(
+        &bus,
+        &format!(
+            "phrase = \"{FIXTURE_PHRASE}\"\n[enrollment]\nbehavior = true\npin = true\n\
+             [pin]\nargon2_memory_kib = 256\nargon2_iterations = 1\n\
+             [verify]\nmax_tries = 5\n[lockout]\nfailures = 3\nminutes = 0.02\n"
+        ),
+    );
+    let genuine = fixture_subject("subject2");
+    let impostor = fixture_subject("subject4");
+    assert!(d.enroll(USER, &genuine[..5], Some("123456")).success);
+    let conn = d.connect();
+    let auth = AuthProxyBlocking::new(&conn).unwrap();
+
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(
+        auth.verify_pin(&b.handle, "000000").unwrap().status,
+        VerifyStatus::Rejected
+    );
+    // A wrong typing counts towards the same lockout.
+    auth.open_capture(&b.handle).unwrap();
+    d.inject(&conn, &impostor[1]);
+    let v = auth.submit_verification(&b.handle, FIXTURE_PHRASE).unwrap();
+    assert_eq!(v.status, VerifyStatus::Rejected);
+    let v = auth.verify_pin(&b.handle, "000001").unwrap();
+    assert_eq!(v.status, VerifyStatus::Exhausted, "{v:?}");
+    assert!(v.message.contains("locked out"), "{v:?}");
+    // Even the right PIN is refused now, under the same handle and in a new login.
+    let v = auth.verify_pin(&b.handle, "123456").unwrap();
+    assert_eq!(v.status, VerifyStatus::Exhausted);
+    assert!(!auth.finish(&b.handle).unwrap().success);
+    match auth.begin(USER, "login", "tty1", "") {
+        Err(Error::LockedOut(m)) => assert!(m.contains("seconds"), "{m}"),
+        other => panic!("expected LockedOut, got {other:?}"),
+    }
+    let out = d.ctl_as_nobody(&["set-pin"], Some("123456\n654321\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("locked out"));
+    let show: serde_json::Value =
+        serde_json::from_slice(&d.ctl(&["show", USER, "--json"]).stdout).unwrap();
+    assert!(show["locked_until_ms"].as_i64().unwrap() > 0);
+
+    let names: Vec<String> = d.db_events().into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        names[names.len() - 4..],
+        [
+            "E_USER_PIN_FAILED",
+            "E_BEHAVIOR_AUTH_FAILED",
+            "E_USER_PIN_FAILED",
+            "E_USER_LOCKED_OUT"
+        ]
+    );
+    assert!(d
+        .syslog
+        .drain()
+        .iter()
+        .any(|l| l.contains("E_USER_LOCKED_OUT user=nobody")));
+
+    // Expiry.
+    std::thread::sleep(Duration::from_millis(1300));
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(
+        auth.verify_pin(&b.handle, "123456").unwrap().status,
+        VerifyStatus::Accepted
+    );
+    auth.finish(&b.handle).unwrap();
+
+    // Locked again, then cleared by root.
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    for pin in ["000000", "000001", "000002"] {
+        auth.verify_pin(&b.handle, pin).unwrap();
+    }
+    assert!(matches!(
+        auth.begin(USER, "login", "tty1", ""),
+        Err(Error::LockedOut(_))
+    ));
+    assert!(d.ctl(&["reset-lockout", USER]).status.success());
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(
+        auth.verify_pin(&b.handle, "123456").unwrap().status,
+        VerifyStatus::Accepted
+    );
+}
