@@ -8,9 +8,12 @@
 //! - Only `EV_KEY` keyboard codes with their kernel timestamps (`CLOCK_REALTIME`, the evdev
 //!   default, in µs) leave this module, as [`KeyEvent`]s. Auto-repeat is dropped, a release
 //!   is only sent after its press, and nothing is stored here.
-//! - When the kernel drops events (`SYN_DROPPED`), or a device vanishes with keys down,
+//! - When the kernel drops events (`SYN_DROPPED`), or a device vanishes before the release
+//!   of a key it reported down (the kernel normally releases held keys on unplug),
 //!   [`InputHandle::lost_events`] grows: a capture window that saw it change while open is
 //!   incomplete and must not be scored.
+//! - Events of different keyboards arrive in the order they are read, not merged by time:
+//!   a consumer sorts by `time_us`.
 //!
 //! One thread polls all devices. Devices are event sources behind a trait, so recorded raw
 //! events go through the same decoding and forwarding code ([`replay`], for tests and
@@ -129,7 +132,8 @@ impl InputHandle {
     }
 
     /// How many times key events were lost (the kernel dropped events, or a device vanished
-    /// with keys down). Compare the value at a capture window's opening and closing.
+    /// with a key down and no release). Compare the value at a capture window's opening and
+    /// closing.
     pub fn lost_events(&self) -> u64 {
         self.shared.lost.load(Ordering::SeqCst)
     }

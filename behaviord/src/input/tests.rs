@@ -471,3 +471,17 @@ fn a_drop_inside_a_recording_loses_the_frame_and_keeps_pairs() {
         }
     }
 }
+
+#[test]
+fn a_frame_that_never_ends_is_cut_off_as_a_loss() {
+    let mut events = Vec::new();
+    for i in 0..1000 {
+        events.push(key(i, KEY_A, (i % 2) as i32 ^ 1));
+    }
+    events.push(syn(1000));
+    events.push(key(2000, KEY_B, 1));
+    events.push(syn(2000));
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 1);
+    assert_eq!(received(&mut rx), vec![(KEY_B, true, 2000)]);
+}
