@@ -4,18 +4,24 @@
 # script there as a systemd service, and exits with the script's status. The host is never
 # written: everything the script does (dpkg, systemctl, /etc, /var) vanishes with the overlay.
 #
-#   systemd-root.sh DIR SCRIPT [ARG]...
+#   systemd-root.sh [--dir D]... DIR SCRIPT [ARG]...
 #
 # DIR is bind-mounted at /results inside (put the files the script needs there); the script's
-# output goes to DIR/out.log and is printed at the end. It runs after basic.target (the system
+# output goes to DIR/out.log and is printed at the end. --dir makes D visible at the same path,
+# copy-on-write, when it lives on another mount than / (a checkout, ~/.cargo). It runs after basic.target (the system
 # bus socket is up) with BEHAVIORD_THROWAWAY_ROOT=1. Needs root and cgroup v2 (pure or hybrid).
 set -euo pipefail
 
 if [ "${1:-}" != --in-namespace ]; then
-    [ $# -ge 2 ] || { echo "usage: systemd-root.sh DIR SCRIPT [ARG]..." >&2; exit 2; }
+    dirs=()
+    while [ "${1:-}" = --dir ]; do dirs+=("$(realpath "$2")"); shift 2; done
+    [ $# -ge 2 ] || { echo "usage: systemd-root.sh [--dir D]... DIR SCRIPT [ARG]..." >&2; exit 2; }
     [ "$(id -u)" -eq 0 ] || { echo "systemd-root: needs root" >&2; exit 2; }
     results=$(realpath "$1")
     shift
+    # Passed through the environment: a colon-separated list (paths with colons are not supported).
+    export BEHAVIORD_ROOT_DIRS
+    BEHAVIORD_ROOT_DIRS=$(IFS=:; echo "${dirs[*]}")
     # A cgroup of our own, which becomes the container's cgroup root.
     if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
         cgroot=/sys/fs/cgroup
@@ -79,6 +85,18 @@ mount -t tmpfs tmpfs "$r/run"
 mount -t tmpfs tmpfs "$r/tmp"
 mkdir -p "$r/results"
 mount --bind "$results" "$r/results"
+# Last, so that the fresh /run and /tmp do not hide them.
+i=0
+IFS=: read -r -a dirs <<<"${BEHAVIORD_ROOT_DIRS:-}"
+for d in "${dirs[@]}"; do
+    # A directory on / is already in the root overlay (unless under the fresh /run or /tmp).
+    if [ "$(findmnt -n -o TARGET -T "$d")" = / ]; then
+        case "$d" in /run|/run/*|/tmp|/tmp/*) ;; *) continue ;; esac
+    fi
+    i=$((i + 1))
+    mkdir -p "$work/dirs/$i/upper" "$work/dirs/$i/work" "$r$d"
+    mount -t overlay overlay -o "lowerdir=$d,upperdir=$work/dirs/$i/upper,workdir=$work/dirs/$i/work" "$r$d"
+done
 
 # This copy is a machine of its own: services may start (container images often forbid it
 # with policy-rc.d), and man-db need not rebuild its index on every dpkg run.
