@@ -6,3 +6,4 @@
 pub mod evaluate;
 pub mod input;
 pub mod keyevent;
+pub mod session;
