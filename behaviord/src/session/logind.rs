@@ -183,3 +183,132 @@ pub async fn session_info(conn: &Connection, path: &OwnedObjectPath) -> zbus::Re
         locked: boolean("LockedHint").unwrap_or(false),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::Value;
+
+    fn signal<B>(path: &str, iface: &str, member: &str, body: &B) -> Message
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        Message::signal(path, iface, member)
+            .unwrap()
+            .build(body)
+            .unwrap()
+    }
+
+    fn opath(p: &str) -> OwnedObjectPath {
+        OwnedObjectPath::try_from(p).unwrap()
+    }
+
+    #[test]
+    fn manager_signals() {
+        let path = "/org/freedesktop/login1/session/_32";
+        let m = signal(ROOT, MANAGER, "SessionNew", &("2", opath(path)));
+        assert_eq!(
+            parse_signal(&m),
+            Some(LogindEvent::SessionNew {
+                id: "2".into(),
+                path: opath(path)
+            })
+        );
+        let m = signal(ROOT, MANAGER, "SessionRemoved", &("2", opath(path)));
+        assert_eq!(
+            parse_signal(&m),
+            Some(LogindEvent::SessionRemoved { id: "2".into() })
+        );
+        let m = signal(ROOT, MANAGER, "PrepareForSleep", &(true,));
+        assert_eq!(parse_signal(&m), Some(LogindEvent::Sleep(true)));
+        // Signals the monitor does not use, and malformed ones, are nothing.
+        let m = signal(ROOT, MANAGER, "UserNew", &(1000u32, opath("/x")));
+        assert_eq!(parse_signal(&m), None);
+        let m = signal(ROOT, MANAGER, "PrepareForSleep", &("yes",));
+        assert_eq!(parse_signal(&m), None);
+    }
+
+    #[test]
+    fn session_signals_and_property_changes() {
+        let path = "/org/freedesktop/login1/session/c1";
+        let m = signal(path, SESSION, "Lock", &());
+        assert_eq!(
+            parse_signal(&m),
+            Some(LogindEvent::Lock { path: opath(path) })
+        );
+        let m = signal(path, SESSION, "Unlock", &());
+        assert_eq!(
+            parse_signal(&m),
+            Some(LogindEvent::Unlock { path: opath(path) })
+        );
+        let props = "org.freedesktop.DBus.Properties";
+        let changed: HashMap<&str, Value> = [
+            ("Active", Value::from(false)),
+            ("IdleHint", Value::from(true)),
+        ]
+        .into();
+        let m = signal(
+            path,
+            props,
+            "PropertiesChanged",
+            &(SESSION, changed, vec!["LockedHint"]),
+        );
+        assert_eq!(
+            parse_signal(&m),
+            Some(LogindEvent::Changed {
+                path: opath(path),
+                active: Some(Some(false)),
+                locked: Some(None),
+            })
+        );
+        // Nothing the monitor follows changed; or another interface's properties.
+        let idle: HashMap<&str, Value> = [("IdleHint", Value::from(true))].into();
+        let m = signal(
+            path,
+            props,
+            "PropertiesChanged",
+            &(SESSION, idle, Vec::<&str>::new()),
+        );
+        assert_eq!(parse_signal(&m), None);
+        let active: HashMap<&str, Value> = [("Active", Value::from(true))].into();
+        let m = signal(
+            "/org/freedesktop/login1/seat/seat0",
+            props,
+            "PropertiesChanged",
+            &("org.freedesktop.login1.Seat", active, Vec::<&str>::new()),
+        );
+        assert_eq!(parse_signal(&m), None);
+    }
+
+    #[test]
+    fn only_local_user_sessions_on_a_seat_are_monitored() {
+        let base = SessionInfo {
+            id: "c1".into(),
+            path: opath("/org/freedesktop/login1/session/c1"),
+            user: "alice".into(),
+            uid: 1000,
+            seat: "seat0".into(),
+            active: true,
+            remote: false,
+            class: "user".into(),
+            kind: "x11".into(),
+            locked: false,
+        };
+        assert!(base.is_local_user_session());
+        let remote = SessionInfo {
+            remote: true,
+            ..base.clone()
+        };
+        let seatless = SessionInfo {
+            seat: String::new(),
+            ..base.clone()
+        };
+        let greeter = SessionInfo {
+            class: "greeter".into(),
+            ..base.clone()
+        };
+        for s in [remote, seatless, greeter] {
+            assert!(!s.is_local_user_session(), "{s:?}");
+        }
+    }
+}

@@ -39,6 +39,8 @@ pub struct SessionStatus {
     pub risk: Option<f64>,
     /// Score of the last window (for live tuning).
     pub last_score: Option<f64>,
+    /// Keystrokes in the monitor's window now.
+    pub window_fill: usize,
     /// Keystrokes that reached the session since it was tracked.
     pub keystrokes: u64,
 }
@@ -131,6 +133,7 @@ impl State {
                     phase: s.phase,
                     risk: s.risk,
                     last_score: s.last_score,
+                    window_fill: s.window_fill,
                     keystrokes: t.keystrokes,
                 }
             })
@@ -501,5 +504,189 @@ impl Runner {
             kind,
             error: error.map(|e| e.to_string()),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use behavior_core::free::ProfileBuilder;
+    use behavior_core::{Key, Keystroke};
+
+    fn info(id: &str, seat: &str, active: bool) -> SessionInfo {
+        SessionInfo {
+            id: id.into(),
+            path: OwnedObjectPath::try_from(format!("/org/freedesktop/login1/session/{id}"))
+                .unwrap(),
+            user: format!("user-{id}"),
+            uid: 1000,
+            seat: seat.into(),
+            active,
+            remote: false,
+            class: "user".into(),
+            kind: "wayland".into(),
+            locked: false,
+        }
+    }
+
+    /// Some typing: keystrokes 150 ms apart, each held 80 ms, over a few letters.
+    fn typing(from_ms: i64, n: usize) -> Vec<KeyEvent> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let t = from_ms + 150 * i as i64;
+            let code = [20, 35, 18, 57, 30, 31][i % 6];
+            for (pressed, at) in [(true, t), (false, t + 80)] {
+                out.push(KeyEvent {
+                    device: 1,
+                    code,
+                    pressed,
+                    time_us: at * 1000,
+                });
+            }
+        }
+        out
+    }
+
+    fn profile() -> Profile {
+        let mut b = ProfileBuilder::new();
+        for i in 0..300 {
+            let down = 150.0 * i as f64 + (i % 7) as f64 * 9.0;
+            b.push(Keystroke {
+                key: Key([20, 35, 18, 57, 30, 31][i % 6]),
+                down,
+                up: down + 80.0 + (i % 5) as f64 * 7.0,
+            });
+        }
+        b.build().unwrap()
+    }
+
+    fn learning() -> Monitor {
+        Monitor::learning(MonitorConfig::default()).unwrap()
+    }
+
+    fn phase(state: &State, id: &str) -> Phase {
+        state
+            .status()
+            .into_iter()
+            .find(|s| s.session == id)
+            .unwrap()
+            .phase
+    }
+
+    fn keystrokes(state: &State) -> Vec<(String, u64)> {
+        state
+            .status()
+            .into_iter()
+            .map(|s| (s.session, s.keystrokes))
+            .collect()
+    }
+
+    fn feed_keys(state: &mut State, keys: &[KeyEvent]) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for k in keys {
+            state.key(*k, 0, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn keys_reach_only_the_active_session_on_the_keyboards_seat() {
+        let mut state = State::new(MonitorConfig::default());
+        let mut out = Vec::new();
+        state.add(info("a", "seat0", true), learning(), 0, &mut out);
+        state.add(info("b", "seat0", false), learning(), 0, &mut out);
+        state.add(info("c", "seat1", true), learning(), 0, &mut out);
+        assert_eq!(phase(&state, "b"), Phase::Paused);
+        assert!(feed_keys(&mut state, &typing(0, 5)).is_empty());
+        assert_eq!(
+            keystrokes(&state),
+            vec![("a".into(), 5), ("b".into(), 0), ("c".into(), 0)]
+        );
+        assert_eq!(
+            phase(&state, "a"),
+            Phase::Learning {
+                keystrokes: 5,
+                needed: 400
+            }
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_session_switch_moves_typing_and_drops_half_typed_keys() {
+        let mut state = State::new(MonitorConfig::default());
+        let mut out = Vec::new();
+        state.add(info("a", "seat0", true), learning(), 0, &mut out);
+        state.add(info("b", "seat0", false), learning(), 0, &mut out);
+        let keys = typing(0, 3);
+        // A press before the switch, its release after: neither session's keystroke.
+        feed_keys(&mut state, &keys[..1]);
+        state.update("a", Some(false), None, 10, &mut out);
+        state.update("b", Some(true), None, 10, &mut out);
+        feed_keys(&mut state, &keys[1..]);
+        assert_eq!(keystrokes(&state), vec![("a".into(), 0), ("b".into(), 2)]);
+        assert_eq!(phase(&state, "a"), Phase::Paused);
+        // An unchanged value is no event.
+        state.update("b", Some(true), Some(false), 20, &mut out);
+        assert_eq!(keystrokes(&state), vec![("a".into(), 0), ("b".into(), 2)]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn sleep_pauses_every_session_and_drops_keys() {
+        let mut state = State::new(MonitorConfig::default());
+        let mut out = Vec::new();
+        state.add(info("a", "seat0", true), learning(), 0, &mut out);
+        let keys = typing(0, 4);
+        feed_keys(&mut state, &keys[..1]);
+        state.sleep(true, 5, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Paused);
+        // A session appearing during sleep starts paused too.
+        state.add(info("b", "seat1", true), learning(), 5, &mut out);
+        assert_eq!(phase(&state, "b"), Phase::Paused);
+        feed_keys(&mut state, &keys[1..]);
+        assert_eq!(state.pairer.pending(), 0);
+        state.sleep(false, 6, &mut out);
+        assert!(matches!(phase(&state, "a"), Phase::Learning { .. }));
+        feed_keys(&mut state, &typing(10_000, 2));
+        assert_eq!(keystrokes(&state), vec![("a".into(), 2), ("b".into(), 0)]);
+    }
+
+    #[test]
+    fn locked_hint_locks_and_its_clearing_starts_grace_until_the_deadline() {
+        let config = MonitorConfig::default();
+        let mut state = State::new(config.clone());
+        let mut out = Vec::new();
+        let m = Monitor::with_profile(config.clone(), profile()).unwrap();
+        state.add(info("a", "seat0", true), m, 0, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Monitoring);
+        state.update("a", None, Some(true), 100, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Locked);
+        // Typing on the lock screen reaches the session but is not scored.
+        feed_keys(&mut state, &typing(0, 3));
+        assert_eq!(state.status()[0].window_fill, 0);
+        state.update("a", None, Some(false), 1_000, &mut out);
+        let until = 1_000 + config.grace_ms;
+        assert_eq!(phase(&state, "a"), Phase::Grace { until });
+        assert_eq!(state.next_deadline(), Some(until));
+        state.tick(until - 1, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Grace { until });
+        state.tick(until, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Monitoring);
+        assert_eq!(state.next_deadline(), None);
+        assert!(out.is_empty());
+        // Removed sessions are forgotten.
+        state.remove("a");
+        assert!(state.status().is_empty());
+    }
+
+    #[test]
+    fn a_session_found_locked_starts_locked() {
+        let mut state = State::new(MonitorConfig::default());
+        let mut out = Vec::new();
+        let mut i = info("a", "seat0", true);
+        i.locked = true;
+        state.add(i, learning(), 0, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Locked);
     }
 }
