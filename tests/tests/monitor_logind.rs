@@ -16,12 +16,13 @@ use behavior_core::LabeledSample;
 use behavior_tests::{workspace_root, PrivateBus};
 use behaviord::keyevent::KeyEvent;
 use behaviord::session::{
-    self, MonitorHandle, MonitorSettings, Pairer, ProfileStore, ReportKind, SessionReport,
-    SessionStatus, StoreError,
+    self, Clock, MonitorHandle, MonitorSettings, MonotonicClock, Pairer, ProfileStore, ReportKind,
+    SessionReport, SessionStatus, StoreError,
 };
 use evdev::InputEvent;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -184,16 +185,39 @@ async fn calls(conn: &Connection, method: &str) -> Vec<String> {
         .collect()
 }
 
+/// The daemon's store stand-in; `broken` makes every call fail as a locked database would.
 #[derive(Default)]
-struct MemoryStore(Mutex<HashMap<String, Profile>>);
+struct MemoryStore {
+    profiles: Mutex<HashMap<String, Profile>>,
+    broken: bool,
+}
 
 impl ProfileStore for MemoryStore {
     fn load(&self, user: &str) -> Result<Option<Profile>, StoreError> {
-        Ok(self.0.lock().unwrap().get(user).cloned())
+        if self.broken {
+            return Err("database is locked".into());
+        }
+        Ok(self.profiles.lock().unwrap().get(user).cloned())
     }
     fn save(&self, user: &str, profile: &Profile) -> Result<(), StoreError> {
-        self.0.lock().unwrap().insert(user.into(), profile.clone());
+        if self.broken {
+            return Err("database is locked".into());
+        }
+        self.profiles
+            .lock()
+            .unwrap()
+            .insert(user.into(), profile.clone());
         Ok(())
+    }
+}
+
+/// A clock the test moves.
+#[derive(Default)]
+struct TestClock(AtomicU64);
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -210,6 +234,14 @@ struct Rig {
 
 impl Rig {
     async fn start(config: MonitorConfig, store: MemoryStore) -> Rig {
+        Rig::start_with_clock(config, store, Arc::new(MonotonicClock::default())).await
+    }
+
+    async fn start_with_clock(
+        config: MonitorConfig,
+        store: MemoryStore,
+        clock: Arc<dyn Clock>,
+    ) -> Rig {
         let bus = PrivateBus::start();
         let conn = zbus::connection::Builder::address(bus.address())
             .unwrap()
@@ -228,7 +260,7 @@ impl Rig {
         let handle = session::spawn(
             conn.clone(),
             keys_rx,
-            MonitorSettings::new(config),
+            MonitorSettings { config, clock },
             store.clone(),
             reports_tx,
             Arc::new(|user: &str| user != "bob"),
@@ -479,4 +511,153 @@ async fn sleep_and_session_switch_pause_monitoring() {
     set_session(&rig.conn, "c1", "LockedHint", Value::from(false)).await;
     rig.wait("c1", "grace", |s| matches!(s.phase, Phase::Grace { .. }))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grace_ends_on_the_clock_and_suspicion_seen_meanwhile_locks() {
+    let clock = Arc::new(TestClock::default());
+    clock.0.store(5_000, Ordering::SeqCst);
+    let config = MonitorConfig::default();
+    let grace_ms = config.grace_ms;
+    let mut rig = Rig::start_with_clock(config, default_profile_store(), clock.clone()).await;
+    type_samples(&samples(OTHER), &rig.keys);
+    assert!(matches!(
+        rig.next_report().await.kind,
+        ReportKind::StepUp { .. }
+    ));
+    // Someone unlocks; the other typist goes on typing within the grace period.
+    rig.conn
+        .call_method(
+            Some(LOGIND),
+            session_path("c1").as_str(),
+            Some(SESSION),
+            "Unlock",
+            &(),
+        )
+        .await
+        .unwrap();
+    let until = 5_000 + grace_ms;
+    rig.wait("c1", "grace", |s| s.phase == Phase::Grace { until })
+        .await;
+    let before = rig.session("c1").unwrap().keystrokes;
+    let n = type_samples(&samples(OTHER), &rig.keys);
+    let s = rig
+        .wait("c1", "typing during grace", |s| s.keystrokes == before + n)
+        .await;
+    assert!(s.risk.is_some_and(|r| r >= 1.7), "{s:?}");
+    assert_eq!(s.phase, Phase::Grace { until });
+    assert_eq!(calls(&rig.conn, "LockSession").await.len(), 1);
+    // Time passes on the clock: at the end of grace the session is locked again.
+    clock.0.store(until, Ordering::SeqCst);
+    let report = rig.next_report().await;
+    assert!(
+        matches!(report.kind, ReportKind::StepUp { .. }),
+        "{report:?}"
+    );
+    assert_eq!(calls(&rig.conn, "LockSession").await.len(), 2);
+    rig.wait("c1", "locked", |s| s.phase == Phase::Locked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_lock_terminates_the_session_and_both_are_reported() {
+    let mut rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
+    mock_call(
+        &rig.conn,
+        ROOT,
+        "AddMethod",
+        &(
+            "org.freedesktop.login1.Manager",
+            "LockSession",
+            "s",
+            "",
+            "raise dbus.exceptions.DBusException('no lock today', \
+             name='org.freedesktop.login1.NoSuchSession')",
+        ),
+    )
+    .await;
+    type_samples(&samples(OTHER), &rig.keys);
+    let first = rig.next_report().await;
+    assert!(matches!(first.kind, ReportKind::StepUp { .. }), "{first:?}");
+    let error = first.error.unwrap();
+    assert!(error.contains("no lock today"), "{error}");
+    let second = rig.next_report().await;
+    assert!(
+        matches!(second.kind, ReportKind::Terminated { .. }),
+        "{second:?}"
+    );
+    assert_eq!(second.error, None);
+    assert_eq!(
+        calls(&rig.conn, "TerminateSession").await,
+        vec!["c1".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_profile_is_reported_and_monitoring_stops_with_the_key_channel() {
+    let store = MemoryStore {
+        broken: true,
+        ..MemoryStore::default()
+    };
+    let mut rig = Rig::start(MonitorConfig::default(), store).await;
+    let report = rig.next_report().await;
+    assert_eq!(
+        report,
+        SessionReport {
+            session: "c1".into(),
+            user: "alice".into(),
+            kind: ReportKind::NotMonitored,
+            error: Some("database is locked".into()),
+        }
+    );
+    assert_eq!(rig.handle.status(), vec![]);
+    assert!(rig.handle.is_running());
+    let (closed, _) = unbounded_channel();
+    drop(std::mem::replace(&mut rig.keys, closed));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rig.handle.is_running() {
+        assert!(Instant::now() < deadline, "still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_and_a_missing_logind_are_refused_with_a_reason() {
+    let bus = PrivateBus::start();
+    let conn = zbus::connection::Builder::address(bus.address())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let start = |config: MonitorConfig| {
+        let conn = conn.clone();
+        async move {
+            let (_keys, keys_rx) = unbounded_channel();
+            let (reports, _) = unbounded_channel();
+            session::spawn(
+                conn,
+                keys_rx,
+                MonitorSettings::new(config),
+                Arc::new(MemoryStore::default()),
+                reports,
+                Arc::new(|_: &str| true),
+            )
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        }
+    };
+    let bad = MonitorConfig {
+        window: 5,
+        ..MonitorConfig::default()
+    };
+    assert_eq!(
+        start(bad).await,
+        "monitor window must be at least 10 keystrokes, got 5"
+    );
+    let e = start(MonitorConfig::default()).await;
+    assert!(
+        e.starts_with("session monitoring needs logind (org.freedesktop.login1) on the system bus"),
+        "{e}"
+    );
 }

@@ -113,7 +113,9 @@ pub struct SessionReport {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReportKind {
-    /// The session was locked for re-authentication (`E_SESSION_STEP_UP`).
+    /// The session was locked for re-authentication (`E_SESSION_STEP_UP`). When logind
+    /// refuses the lock (`error` set), the session is terminated instead: a `Terminated`
+    /// report follows.
     StepUp { risk: f64 },
     /// The session was terminated (`E_SESSION_TERMINATED`).
     Terminated { risk: f64 },

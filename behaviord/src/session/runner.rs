@@ -467,8 +467,16 @@ impl Runner {
                     user,
                     risk,
                 } => {
-                    let r = self.manager.lock_session(&session).await;
-                    self.report(&session, &user, ReportKind::StepUp { risk }, r.err());
+                    let locked = self.manager.lock_session(&session).await;
+                    let failed = locked.is_err();
+                    self.report(&session, &user, ReportKind::StepUp { risk }, locked.err());
+                    if failed {
+                        // The monitor now ignores the session's typing as the lock
+                        // screen's, but nothing locked it: end it rather than leave the
+                        // suspected typist an unwatched session.
+                        let r = self.manager.terminate_session(&session).await;
+                        self.report(&session, &user, ReportKind::Terminated { risk }, r.err());
+                    }
                 }
                 Effect::Terminate {
                     session,
