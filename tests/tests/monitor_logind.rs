@@ -219,6 +219,10 @@ impl Clock for TestClock {
     fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    fn real_wait(&self, _: u64) -> Duration {
+        Duration::from_millis(20)
+    }
 }
 
 /// A bus, logind with alice's active local session `c1` on seat0, and the monitor.

@@ -35,24 +35,23 @@ pub struct SessionInfo {
     pub id: String,
     pub path: OwnedObjectPath,
     pub user: String,
-    pub uid: u32,
     /// Empty for sessions without a seat (ssh, cron, ...).
     pub seat: String,
     pub active: bool,
     pub remote: bool,
-    /// `user`, `greeter`, `lock-screen`, `background`, ...
+    /// `user` (or `user-light`, `user-early`, ...), `greeter`, `lock-screen`,
+    /// `background`, `manager`, ...
     pub class: String,
-    /// `x11`, `wayland`, `tty`, `unspecified`, ...
-    pub kind: String,
     pub locked: bool,
 }
 
 impl SessionInfo {
     /// Whether typing in this session is the user's own at a local keyboard: a user
-    /// session on a seat, not remote (a remote session's keys are not on this machine's
-    /// keyboards), not a greeter or lock screen.
+    /// session on a seat (any type: tty, x11, wayland), not remote (a remote session's
+    /// keys are not on this machine's keyboards), not a greeter or lock screen.
     pub fn is_local_user_session(&self) -> bool {
-        !self.remote && !self.seat.is_empty() && self.class == "user"
+        let user_class = self.class == "user" || self.class.starts_with("user-");
+        !self.remote && !self.seat.is_empty() && user_class
     }
 }
 
@@ -164,8 +163,6 @@ pub async fn session_info(conn: &Connection, path: &OwnedObjectPath) -> zbus::Re
     };
     let boolean =
         |name: &'static str| get(name).and_then(|v| bool::try_from(v).map_err(|_| missing(name)));
-    let (uid, _): (u32, OwnedObjectPath) = get("User")
-        .and_then(|v| <(u32, OwnedObjectPath)>::try_from(v.clone()).map_err(|_| missing("User")))?;
     let (seat, _): (String, OwnedObjectPath) = get("Seat").and_then(|v| {
         <(String, OwnedObjectPath)>::try_from(v.clone()).map_err(|_| missing("Seat"))
     })?;
@@ -173,12 +170,10 @@ pub async fn session_info(conn: &Connection, path: &OwnedObjectPath) -> zbus::Re
         id: string("Id")?,
         path: path.clone(),
         user: string("Name")?,
-        uid,
         seat,
         active: boolean("Active")?,
         remote: boolean("Remote")?,
         class: string("Class")?,
-        kind: string("Type")?,
         // Older logind has no LockedHint: then only the Lock/Unlock signals tell.
         locked: boolean("LockedHint").unwrap_or(false),
     })
@@ -286,15 +281,18 @@ mod tests {
             id: "c1".into(),
             path: opath("/org/freedesktop/login1/session/c1"),
             user: "alice".into(),
-            uid: 1000,
             seat: "seat0".into(),
             active: true,
             remote: false,
             class: "user".into(),
-            kind: "x11".into(),
             locked: false,
         };
         assert!(base.is_local_user_session());
+        let light = SessionInfo {
+            class: "user-light".into(),
+            ..base.clone()
+        };
+        assert!(light.is_local_user_session());
         let remote = SessionInfo {
             remote: true,
             ..base.clone()
@@ -307,7 +305,11 @@ mod tests {
             class: "greeter".into(),
             ..base.clone()
         };
-        for s in [remote, seatless, greeter] {
+        let background = SessionInfo {
+            class: "background".into(),
+            ..base.clone()
+        };
+        for s in [remote, seatless, greeter, background] {
             assert!(!s.is_local_user_session(), "{s:?}");
         }
     }

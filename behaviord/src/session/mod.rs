@@ -36,7 +36,7 @@ pub use runner::{MonitorHandle, SessionStatus};
 use behavior_core::free::Profile;
 use behavior_core::monitor::{MonitorConfig, MonitorConfigError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::keyevent::KeyEvent;
@@ -60,6 +60,13 @@ pub trait ProfileStore: Send + Sync {
 /// Tests pass their own to drive time.
 pub trait Clock: Send + Sync {
     fn now_ms(&self) -> u64;
+
+    /// How long to sleep, in real time, before looking at the clock again when the next
+    /// deadline is `ms` of this clock away. A clock that follows real time sleeps exactly
+    /// that (the default); a clock moved by hand returns a short polling interval.
+    fn real_wait(&self, ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
 }
 
 /// Milliseconds since the clock was made, from [`Instant`].

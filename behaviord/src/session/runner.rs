@@ -18,15 +18,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use zbus::export::futures_core::Stream;
 use zbus::zvariant::OwnedObjectPath;
 use zbus::{Connection, MessageStream};
-
-/// Longest wait between looks at the clock while a deadline is pending: a clock that is
-/// not wall time (tests) is followed within this.
-const MAX_WAIT: Duration = Duration::from_millis(200);
 
 /// One monitored session, for `behaviorctl status` / `monitor`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -354,9 +349,9 @@ async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
 impl Runner {
     async fn run(self, mut keys: UnboundedReceiver<KeyEvent>, mut signals: MessageStream) {
         loop {
-            let wait = lock(&self.state).next_deadline().map(|d| {
-                Duration::from_millis(d.saturating_sub(self.clock.now_ms())).min(MAX_WAIT)
-            });
+            let wait = lock(&self.state)
+                .next_deadline()
+                .map(|d| self.clock.real_wait(d.saturating_sub(self.clock.now_ms())));
             let effects = tokio::select! {
                 // Keys first: a logind change is applied after the keys typed before it.
                 biased;
@@ -373,7 +368,7 @@ impl Runner {
                         None => Vec::new(),
                     }
                 }
-                _ = tokio::time::sleep(wait.unwrap_or(MAX_WAIT)), if wait.is_some() => {
+                _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {
                     let mut out = Vec::new();
                     lock(&self.state).tick(self.clock.now_ms(), &mut out);
                     out
@@ -527,12 +522,10 @@ mod tests {
             path: OwnedObjectPath::try_from(format!("/org/freedesktop/login1/session/{id}"))
                 .unwrap(),
             user: format!("user-{id}"),
-            uid: 1000,
             seat: seat.into(),
             active,
             remote: false,
             class: "user".into(),
-            kind: "wayland".into(),
             locked: false,
         }
     }
