@@ -386,3 +386,88 @@ fn replay_runs_recorded_events_through_the_live_path() {
     let err = replay(4, &events, &tx).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }
+
+/// The fixture recorded from a real kernel: (time, type, code, value) per raw event.
+fn recorded_hello_world() -> Vec<InputEvent> {
+    include_str!("testdata/hello_world.events")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<i64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
+            raw(
+                f[0] * 1_000_000 + f[1],
+                f[2] as u16,
+                f[3] as u16,
+                f[4] as i32,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_recording_from_the_kernel_replays_to_its_text_with_its_times() {
+    let events = recorded_hello_world();
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 0);
+    let got: Vec<KeyEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    let keys: Vec<&InputEvent> = events
+        .iter()
+        .filter(|e| e.event_type() == evdev::EventType::KEY)
+        .collect();
+    assert_eq!(got.len(), keys.len());
+    for (k, e) in got.iter().zip(keys) {
+        let t = e.as_ref().time;
+        assert_eq!(k.time_us, t.tv_sec * 1_000_000 + t.tv_usec);
+        assert_eq!((k.code, k.pressed), (e.code(), e.value() == 1));
+    }
+    let strokes: Vec<behavior_core::Keystroke> = got
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.pressed)
+        .map(|(i, k)| {
+            let up = got[i..]
+                .iter()
+                .find(|u| !u.pressed && u.code == k.code)
+                .unwrap();
+            behavior_core::Keystroke {
+                key: behavior_core::Key(k.code),
+                down: k.time_us as f64 / 1000.0,
+                up: up.time_us as f64 / 1000.0,
+            }
+        })
+        .collect();
+    let us = behavior_core::Layout::Us;
+    assert_eq!(
+        behavior_core::check_typed(&strokes, "Hello world", us),
+        Ok(())
+    );
+    assert!(matches!(
+        behavior_core::check_typed(&strokes, "hello world", us),
+        Err(behavior_core::LayoutError::Mismatch { .. })
+    ));
+}
+
+#[test]
+fn a_drop_inside_a_recording_loses_the_frame_and_keeps_pairs() {
+    let mut events = recorded_hello_world();
+    // The kernel's buffer overflowed after the 10th event: the events of the frame being
+    // read are gone, SYN_DROPPED stands in their place.
+    events.insert(10, raw(0, EV_SYN, SYN_DROPPED, 0));
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 1);
+    let got: Vec<KeyEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(got.len() < 26);
+    let mut down = Vec::new();
+    for k in &got {
+        if k.pressed {
+            assert!(!down.contains(&k.code));
+            down.push(k.code);
+        } else {
+            let i = down
+                .iter()
+                .position(|&c| c == k.code)
+                .expect("release after its press");
+            down.remove(i);
+        }
+    }
+}

@@ -513,7 +513,48 @@ fn cpu_figure(cap: &Capture, kb: &mut Keyboard, id: DeviceId) -> Result<String, 
     ))
 }
 
+/// `--record`: prints every raw event of a typing of "Hello world" and Enter on a uinput
+/// keyboard as `sec usec type code value` lines, the fixture format of the host replay tests.
+fn record() {
+    let mut kb = Keyboard::new("probe-recorder");
+    let mut dev = RawDevice::open(&kb.node).unwrap();
+    let (tx, rx) = mpsc::channel();
+    // Read all the time: the kernel's buffer for one reader holds only a few dozen events.
+    thread::spawn(move || {
+        while let Ok(events) = dev.fetch_events() {
+            for e in events {
+                let t = e.as_ref().time;
+                let line = format!(
+                    "{} {} {} {} {}",
+                    t.tv_sec,
+                    t.tv_usec,
+                    e.event_type().0,
+                    e.code(),
+                    e.value()
+                );
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    for _ in 0..20 {
+        kb.key(KEY_F13, true);
+        kb.key(KEY_F13, false);
+        thread::sleep(Duration::from_millis(5));
+    }
+    while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    perform(&mut [&mut kb], &plan("Hello world\n", 0, 40.0));
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        println!("{line}");
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--record") {
+        record();
+        return;
+    }
     let mut failed = false;
     let mut report = |name: &str, r: Check| match r {
         Ok(()) => println!("VMTEST case {name} ok"),
