@@ -4,17 +4,29 @@
 //! the monitor's decisions are carried out through logind (`LockSession`,
 //! `TerminateSession`) and reported to the daemon.
 //!
-//! The daemon's side of the contract is [`spawn`]:
+//! The daemon's side of the contract is [`spawn`] (async: it reads logind's sessions before
+//! returning, so a missing logind is an error at start, not a silent gap):
 //! - it passes the key events of capture, the settings, a [`ProfileStore`] (its database),
 //!   a channel for [`SessionReport`]s (it turns them into `E_SESSION_STEP_UP` /
-//!   `E_SESSION_TERMINATED` events) and the policy's "is this user monitored" rule;
+//!   `E_SESSION_TERMINATED` events) and the policy's "is this user monitored" rule,
+//!   consulted when a session appears;
 //! - it keeps the [`MonitorHandle`], whose [`MonitorHandle::status`] serves
-//!   `behaviorctl status` and `behaviorctl monitor USER`; dropping it stops monitoring.
+//!   `behaviorctl status` and `behaviorctl monitor USER` (poll it, filter by user);
+//!   dropping it stops monitoring. New settings take effect by spawning again.
 //!
-//! Which sessions: local user sessions on a seat (`Remote` false, `Class` `user`, a seat),
-//! whose user the policy monitors. Remote sessions, greeters and seat-less sessions never
-//! are. A session is tracked from the moment logind lists it; only while it is the active
-//! one on its seat does its seat's typing reach its monitor.
+//! Which sessions: local user sessions on a seat (`Remote` false, `Class` `user` or
+//! `user-*`, a seat), whose user the policy monitors. Remote sessions, greeters, lock
+//! screens, background and seat-less sessions never are. A session is tracked from the
+//! moment logind lists it; only while it is the active one on its seat does its seat's
+//! typing reach its monitor. A user without a stored profile is learnt: the first
+//! `learning_keystrokes` of their session build one, saved through the store (delete it
+//! to have it learnt again, for example after template renewal).
+//!
+//! logind to monitor: `Active` → activated / deactivated (session switch; half-typed keys
+//! are dropped); `PrepareForSleep` → sleep / resume; the `Lock` signal or `LockedHint`
+//! true → locked; the `Unlock` signal or `LockedHint` false → unlocked (grace). A session
+//! locked by a locker that neither sets `LockedHint` nor gets an `Unlock` stays locked to
+//! the monitor (its typing is taken for the lock screen's) until it ends.
 //!
 //! Keyboards and seats: every keyboard is taken to be on `seat0` ([`SEAT_OF_KEYBOARDS`]).
 //! Multi-seat machines (udev `ID_SEAT` on a keyboard) are not told apart: keys typed on
@@ -30,7 +42,6 @@ mod logind;
 mod runner;
 
 pub use keys::Pairer;
-pub use logind::SessionInfo;
 pub use runner::{MonitorHandle, SessionStatus};
 
 use behavior_core::free::Profile;
