@@ -12,7 +12,7 @@
 use behavior_core::eval_free::join;
 use behavior_core::free::{Profile, ProfileBuilder};
 use behavior_core::monitor::{MonitorConfig, Phase};
-use behavior_core::LabeledSample;
+use behavior_core::{Keystroke, LabeledSample};
 use behavior_tests::{workspace_root, PrivateBus};
 use behaviord::keyevent::KeyEvent;
 use behaviord::session::{
@@ -57,13 +57,18 @@ fn owner_profile() -> Profile {
     b.build().unwrap()
 }
 
-/// The samples as one keyboard's raw evdev events (press and release frames in time order,
-/// kernel-like microsecond timestamps).
-fn raw_events(samples: &[LabeledSample]) -> Vec<InputEvent> {
+/// The samples joined end to end (a minute apart) as one stream of keystrokes.
+fn keystrokes_of(samples: &[LabeledSample]) -> Vec<Keystroke> {
     let refs: Vec<&LabeledSample> = samples.iter().collect();
+    join(&refs)
+}
+
+/// Keystrokes as one keyboard's raw evdev events (press and release frames in time order,
+/// kernel-like microsecond timestamps).
+fn raw_events(keys: &[Keystroke]) -> Vec<InputEvent> {
     let base_us = 1_700_000_000_000_000_i64;
     let mut edges: Vec<(i64, u16, i32)> = Vec::new();
-    for k in join(&refs) {
+    for k in keys {
         edges.push((base_us + (k.down * 1000.0) as i64, k.key.0, 1));
         edges.push((base_us + (k.up * 1000.0) as i64, k.key.0, 0));
     }
@@ -89,7 +94,12 @@ fn raw_events(samples: &[LabeledSample]) -> Vec<InputEvent> {
 /// Replays the samples through the daemon's input decoding into `tx`; returns how many
 /// keystrokes they make once paired (what the monitor will be fed).
 fn type_samples(samples: &[LabeledSample], tx: &UnboundedSender<KeyEvent>) -> u64 {
-    let events = raw_events(samples);
+    type_keys(&keystrokes_of(samples), tx)
+}
+
+/// [`type_samples`] for keystrokes.
+fn type_keys(keys: &[Keystroke], tx: &UnboundedSender<KeyEvent>) -> u64 {
+    let events = raw_events(keys);
     let (count_tx, mut count_rx) = unbounded_channel();
     behaviord::input::replay(1, &events, &count_tx).unwrap();
     let mut pairer = Pairer::new();
@@ -401,9 +411,19 @@ async fn genuine_typing_learns_a_profile_and_keeps_the_session_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
-    let mut rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
+    let config = MonitorConfig::default();
+    let mut rig = Rig::start(config.clone(), default_profile_store()).await;
     assert_eq!(rig.session("c1").unwrap().phase, Phase::Monitoring);
-    type_samples(&samples(OTHER), &rig.keys);
+    // The documented bound: a typist whose windows score past step_up is locked after one
+    // window of their keystrokes. One short of it, nothing happens yet.
+    let other = keystrokes_of(&samples(OTHER));
+    let first = config.window - 1;
+    assert_eq!(type_keys(&other[..first], &rig.keys), first as u64);
+    rig.wait("c1", "a window less one", |s| s.keystrokes == first as u64)
+        .await;
+    assert!(rig.reports.try_recv().is_err());
+    assert_eq!(calls(&rig.conn, "LockSession").await, Vec::<String>::new());
+    type_keys(&other[first..=first], &rig.keys);
     let report = rig.next_report().await;
     let ReportKind::StepUp { risk } = report.kind else {
         panic!("{report:?}")
@@ -418,10 +438,17 @@ async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
         calls(&rig.conn, "LockSession").await,
         vec!["c1".to_string()]
     );
-    let s = rig.wait("c1", "locked", |s| s.phase == Phase::Locked).await;
-    // Locked after one window of the other typist's keystrokes (the window is scored
-    // every 10; the rest went to the lock screen).
-    assert!(s.risk.is_some());
+    // Whatever is typed after the lock is the lock screen's: not scored.
+    let n = type_keys(&other[first + 1..], &rig.keys);
+    let s = rig
+        .wait("c1", "the rest typed", |s| {
+            s.keystrokes == config.window as u64 + n
+        })
+        .await;
+    assert_eq!(
+        (s.phase, s.risk, s.window_fill),
+        (Phase::Locked, Some(risk), 0)
+    );
     // The owner unlocks (the screen locker ran the PAM stack): logind's `Unlock` signal,
     // then grace with a fresh risk.
     rig.conn
