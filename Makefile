@@ -27,7 +27,8 @@ SYSCONFDIR ?= /etc
 # The system bus reads policies from $(DATADIR)/dbus-1 only when PREFIX is /usr.
 DBUSDIR    ?= $(DATADIR)/dbus-1
 
-BUILT := target/$(PROFILE)
+# Where cargo put the binaries (honours CARGO_TARGET_DIR like cargo does).
+BUILT := $(or $(CARGO_TARGET_DIR),target)/$(PROFILE)
 MAN1  := packaging/man/behaviorctl.1
 MAN5  := packaging/man/behaviord.toml.5
 MAN8  := packaging/man/behaviord.8 packaging/man/pam_behavior.8
@@ -76,6 +77,15 @@ install:
 	@if [ -d etc/pam.d ]; then \
 	  install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/pam.d; \
 	  install -m 0644 etc/pam.d/* $(DESTDIR)$(DOCDIR)/examples/pam.d/; \
+	fi
+	@# On the live system: make the bus policy and the unit known; starting is the admin's call.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if [ -S /run/dbus/system_bus_socket ]; then \
+	    dbus-send --system --type=method_call --dest=org.freedesktop.DBus / \
+	      org.freedesktop.DBus.ReloadConfig || true; fi; \
+	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+	    echo "make install: start it with: systemctl enable --now behaviord"; \
+	  else echo "make install: start it with: $(SBINDIR)/behaviord &"; fi; \
 	fi
 
 # Leaves /var/lib/behaviord (templates, PINs, events) and /etc/behaviord (the admin's policy).

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 build_pkgs=(gcc make pkg-config libpam0g-dev dpkg-dev binutils curl ca-certificates)
 test_pkgs=(libpam-wrapper pamtester dbus python3-dbusmock python3-pypamtest
            qemu-system-x86 busybox-static cpio kmod fakeroot
-           man-db groff-base systemd util-linux)
+           man-db groff-base systemd util-linux lintian)
 
 ensure_rust() {
     local need have

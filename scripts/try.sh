@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 say() { printf 'try: %s\n' "$*" >&2; }
 
 [ "${1:-}" != -- ] || shift
-bin=$root/target/${PROFILE:-debug}
+bin=${CARGO_TARGET_DIR:-$root/target}/${PROFILE:-debug}
 for f in behaviord behaviorctl libpam_behavior.so; do
     [ -e "$bin/$f" ] || { say "$bin/$f is missing; run: cargo build --workspace"; exit 1; }
 done

@@ -1,8 +1,10 @@
-//! Runs the free-text protocol on JSONL samples read from stdin and prints the figures.
-//! `zcat data.jsonl.gz | cargo run --release -p behavior_core --example free_eval -- [product|reference] [L] [G] [M]`
+//! Runs the free-text protocol (`eval_free::evaluate`) on JSONL samples from stdin; the same
+//! figures as `behaviorctl evaluate --mode free`, without the CLI.
+//!
+//! `zcat aalto_dev.jsonl.gz | cargo run --release -p behavior_core --example free_eval -- \
+//!     [product|reference] [LENGTH=50] [GALLERY=10] [IMPOSTORS=200] [SUBJECTS]`
 use behavior_core::eval::mean_sd;
-use behavior_core::eval_free::{evaluate_with, FreeDetector, FreeProtocol};
-use behavior_core::free::FreeParams;
+use behavior_core::eval_free::{evaluate, FreeDetector, FreeProtocol};
 use behavior_core::LabeledSample;
 use std::io::BufRead;
 
@@ -27,27 +29,19 @@ fn main() {
         .filter_map(|l| LabeledSample::parse_line(&l).ok())
         .collect();
     let t = std::time::Instant::now();
-    let mut params = FreeParams::default();
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    if let Some(v) = env("CLIP") {
-        params.clip = v;
-    }
-    if let Some(v) = env("GAP") {
-        params.max_gap_ms = v;
-    }
-    if let Some(v) = env("PRIOR") {
-        params.prior_weight = v;
-    }
-    let r = evaluate_with(&samples, &proto, detector, &params, &mut |_, _| {});
+    let r = evaluate(&samples, &proto, detector, &mut |_, _| {});
     let eers: Vec<f64> = r.iter().map(|s| s.eer).collect();
-    let m = mean_sd(&eers);
-    println!(
-        "{detector:?} L={} G={} M={} subjects={} eer={:?} in {:.1}s",
-        proto.length,
-        proto.gallery,
-        proto.impostors,
-        r.len(),
-        m,
-        t.elapsed().as_secs_f64()
-    );
+    match mean_sd(&eers) {
+        Some(m) => println!(
+            "{detector:?} L={} G={} M={} subjects={} eer_mean={:.4} eer_sd={:.4} ({:.1} s)",
+            proto.length,
+            proto.gallery,
+            proto.impostors,
+            r.len(),
+            m.mean,
+            m.sd,
+            t.elapsed().as_secs_f64()
+        ),
+        None => println!("no subject has enough samples for this protocol"),
+    }
 }

@@ -87,6 +87,16 @@ impl Replay {
     }
 }
 
+/// One-sided 95% upper confidence bound of a Poisson count (exact for 0..=5, a normal
+/// approximation above).
+fn poisson_upper_95(k: usize) -> f64 {
+    const EXACT: [f64; 6] = [2.996, 4.744, 6.296, 7.754, 9.154, 10.513];
+    EXACT
+        .get(k)
+        .copied()
+        .unwrap_or(k as f64 + 1.96 * (k as f64).sqrt() + 2.0)
+}
+
 fn main() -> Result<(), MonitorConfigError> {
     let config = MonitorConfig::default();
     let samples: Vec<LabeledSample> = std::io::stdin()
@@ -135,12 +145,16 @@ fn main() -> Result<(), MonitorConfigError> {
         }
     }
     let hours = genuine.typing_ms / 3_600_000.0;
+    let wrong = genuine.locks + genuine.terminations;
     println!(
-        "genuine: {sessions} sessions, {} keystrokes monitored, {:.2} h of typing; {} locks + {} terminations = {:.2} per hour; sessions with a wrong lock: {locked_sessions} ({:.1}%, {:.2}% per hour of typing)",
-        genuine.keys, hours, genuine.locks, genuine.terminations,
-        (genuine.locks + genuine.terminations) as f64 / hours,
-        100.0 * locked_sessions as f64 / sessions as f64,
-        100.0 * locked_sessions as f64 / sessions as f64 / (hours / sessions as f64),
+        "genuine: {sessions} sessions, {} keystrokes monitored, {hours:.1} h of typing; \
+         wrong locks {} + terminations {} = {:.3} per hour of typing \
+         (95% upper bound {:.3}); sessions with a wrong lock: {locked_sessions}",
+        genuine.keys,
+        genuine.locks,
+        genuine.terminations,
+        wrong as f64 / hours,
+        poisson_upper_95(wrong) / hours,
     );
 
     // Impostors.
@@ -167,15 +181,20 @@ fn main() -> Result<(), MonitorConfigError> {
         }
     }
     to_lock.sort();
-    let median = if to_lock.len() * 2 > attacks {
-        Some(to_lock[attacks / 2])
-    } else {
-        None
-    };
+    // Never locked counts as "later than any": the median over all attacks exists while
+    // more than half were locked.
+    let median = (to_lock.len() * 2 > attacks).then(|| to_lock[attacks / 2]);
     let q = |p: f64| to_lock.get((to_lock.len() as f64 * p) as usize).copied();
+    let show = |v: Option<usize>| v.map_or("-".to_string(), |v| v.to_string());
     println!(
-        "impostor: {attacks} attacks, locked or terminated {} ({terminated} terminated), never {never}; keystrokes to lock: median {median:?} (over all attacks), among locked p25 {:?} p50 {:?} p75 {:?}",
-        to_lock.len(), q(0.25), q(0.5), q(0.75)
+        "impostor: {attacks} attacks, locked {} ({terminated} of them terminated), never locked \
+         {never}; keystrokes before the lock: median {} over all attacks; among locked \
+         quartiles {} / {} / {}",
+        to_lock.len(),
+        show(median),
+        show(q(0.25)),
+        show(q(0.5)),
+        show(q(0.75)),
     );
     Ok(())
 }

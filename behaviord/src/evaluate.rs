@@ -7,6 +7,7 @@
 
 use behavior_core::eval::{mean_sd, SubjectResult};
 use behavior_core::eval_fixed::{self, FixedDetector, Train};
+use behavior_core::eval_free::{self, FreeDetector, FreeProtocol};
 use behavior_core::LabeledSample;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 pub enum Mode {
     /// A fixed phrase typed repeatedly (Killourhy & Maxion protocol).
     Fixed,
+    /// Free text cut into windows of keystrokes (TypeNet protocol).
+    Free,
 }
 
 /// Matcher to evaluate.
@@ -27,6 +30,8 @@ pub enum Detector {
     Product,
     /// Killourhy & Maxion's scaled Manhattan, as published (fixed mode).
     ManhattanScaled,
+    /// Scaled Manhattan over digraph timings (free mode).
+    DigraphManhattan,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -39,7 +44,23 @@ pub struct EvaluateArgs {
     /// Fixed mode: training samples per subject, a number or `half`.
     #[arg(long, default_value = "half", value_parser = parse_train)]
     pub train: TrainArg,
-    /// Matcher to evaluate.
+    /// Free mode: gallery (enrollment) samples per subject.
+    #[arg(long, default_value_t = 10)]
+    pub gallery: usize,
+    /// Free mode: keystrokes per query window.
+    #[arg(long, default_value_t = 50)]
+    pub length: usize,
+    /// Free mode: impostor subjects per subject.
+    #[arg(long, default_value_t = 200)]
+    pub impostors: usize,
+    /// Free mode: evaluate only the first S subjects of the file.
+    #[arg(long)]
+    pub subjects: Option<usize>,
+    /// Free mode: seed of the impostor choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Matcher to evaluate: `product` or the published reference of the mode
+    /// (`manhattan-scaled` for fixed, `digraph-manhattan` for free).
     #[arg(long, value_enum, default_value_t = Detector::Product)]
     pub detector: Detector,
     /// Print one JSON object as the last line instead of a table.
@@ -72,27 +93,70 @@ pub enum EvaluateError {
     },
     #[error("{path} has no usable sample")]
     NoSamples { path: PathBuf },
-    #[error("no subject of {path} could be evaluated (too few samples for this training size?)")]
+    #[error(
+        "no subject of {path} could be evaluated (too few samples per subject for these settings?)"
+    )]
     NoResults { path: PathBuf },
+    #[error("detector {detector} does not apply to --mode {mode} (use {valid})")]
+    DetectorMode {
+        detector: &'static str,
+        mode: &'static str,
+        valid: &'static str,
+    },
+    #[error("--{name} must be at least 1")]
+    Zero { name: &'static str },
+    #[error("cannot encode the result as JSON: {0}")]
+    Encode(String),
 }
 
-/// The figures of one run.
+/// The figures of one run. Mode-specific fields are left out of the JSON of the other mode.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Summary {
     pub mode: &'static str,
     pub detector: &'static str,
-    pub train: String,
     pub subjects: usize,
     pub eer_mean: f64,
     pub eer_sd: f64,
-    pub zero_miss_far_mean: f64,
-    pub zero_miss_far_sd: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zero_miss_far_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zero_miss_far_sd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gallery: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impostors: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub samples: usize,
     pub skipped_lines: usize,
 }
 
+impl Detector {
+    fn name(self) -> &'static str {
+        match self {
+            Detector::Product => "product",
+            Detector::ManhattanScaled => "manhattan-scaled",
+            Detector::DigraphManhattan => "digraph-manhattan",
+        }
+    }
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Fixed => "fixed",
+            Mode::Free => "free",
+        }
+    }
+}
+
 /// Runs `behaviorctl evaluate` and prints its result.
 pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
+    check_args(args)?;
     let (samples, skipped) = read_samples(&args.file)?;
     if samples.is_empty() {
         return Err(EvaluateError::NoSamples {
@@ -100,59 +164,107 @@ pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
         });
     }
     let mut progress = Progress::new();
-    let summary = match args.mode {
-        Mode::Fixed => {
-            let detector = match args.detector {
-                Detector::Product => FixedDetector::Product,
-                Detector::ManhattanScaled => FixedDetector::ManhattanScaled,
+    let mut report = |d: usize, t: usize| progress.update(d, t);
+    let results = match (args.mode, args.detector) {
+        (Mode::Fixed, d) => {
+            let detector = if d == Detector::ManhattanScaled {
+                FixedDetector::ManhattanScaled
+            } else {
+                FixedDetector::Product
             };
-            let results = eval_fixed::evaluate(&samples, args.train.0, detector, &mut |d, t| {
-                progress.update(d, t)
-            });
-            progress.finish();
-            summarize_fixed(args, &results, samples.len(), skipped).ok_or_else(|| {
-                EvaluateError::NoResults {
-                    path: args.file.clone(),
-                }
-            })?
+            eval_fixed::evaluate(&samples, args.train.0, detector, &mut report)
+        }
+        (Mode::Free, d) => {
+            let detector = if d == Detector::DigraphManhattan {
+                FreeDetector::DigraphManhattan
+            } else {
+                FreeDetector::Product
+            };
+            let proto = FreeProtocol {
+                gallery: args.gallery,
+                length: args.length,
+                impostors: args.impostors,
+                subjects: args.subjects,
+                seed: args.seed,
+            };
+            eval_free::evaluate(&samples, &proto, detector, &mut report)
         }
     };
-    if args.json {
-        match serde_json::to_string(&summary) {
-            Ok(line) => println!("{line}"),
-            Err(e) => eprintln!("cannot encode the result as JSON: {e}"),
+    progress.finish();
+    let summary = summarize(args, &results, samples.len(), skipped).ok_or_else(|| {
+        EvaluateError::NoResults {
+            path: args.file.clone(),
         }
+    })?;
+    if args.json {
+        let line =
+            serde_json::to_string(&summary).map_err(|e| EvaluateError::Encode(e.to_string()))?;
+        println!("{line}");
     } else {
         print_table(&summary);
     }
     Ok(())
 }
 
-fn summarize_fixed(
+/// Refuses settings that cannot mean anything, before reading the file.
+fn check_args(args: &EvaluateArgs) -> Result<(), EvaluateError> {
+    let valid = match args.mode {
+        Mode::Fixed => [Detector::Product, Detector::ManhattanScaled],
+        Mode::Free => [Detector::Product, Detector::DigraphManhattan],
+    };
+    if !valid.contains(&args.detector) {
+        return Err(EvaluateError::DetectorMode {
+            detector: args.detector.name(),
+            mode: args.mode.name(),
+            valid: match args.mode {
+                Mode::Fixed => "product or manhattan-scaled",
+                Mode::Free => "product or digraph-manhattan",
+            },
+        });
+    }
+    if args.mode == Mode::Free {
+        for (name, v) in [
+            ("gallery", args.gallery),
+            ("length", args.length),
+            ("impostors", args.impostors),
+            ("subjects", args.subjects.unwrap_or(1)),
+        ] {
+            if v == 0 {
+                return Err(EvaluateError::Zero { name });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn summarize(
     args: &EvaluateArgs,
     results: &[SubjectResult],
     samples: usize,
     skipped_lines: usize,
 ) -> Option<Summary> {
     let eers: Vec<f64> = results.iter().map(|r| r.eer).collect();
-    let zm: Vec<f64> = results.iter().filter_map(|r| r.zero_miss_far).collect();
     let e = mean_sd(&eers)?;
-    let z = mean_sd(&zm)?;
+    let fixed = args.mode == Mode::Fixed;
+    let zm: Vec<f64> = results.iter().filter_map(|r| r.zero_miss_far).collect();
+    let z = if fixed { mean_sd(&zm) } else { None };
+    let free = |v| if fixed { None } else { Some(v) };
     Some(Summary {
-        mode: "fixed",
-        detector: match args.detector {
-            Detector::Product => "product",
-            Detector::ManhattanScaled => "manhattan-scaled",
-        },
-        train: match args.train.0 {
-            Train::Half => "half".to_string(),
-            Train::Count(n) => n.to_string(),
-        },
+        mode: args.mode.name(),
+        detector: args.detector.name(),
         subjects: results.len(),
         eer_mean: e.mean,
         eer_sd: e.sd,
-        zero_miss_far_mean: z.mean,
-        zero_miss_far_sd: z.sd,
+        train: fixed.then(|| match args.train.0 {
+            Train::Half => "half".to_string(),
+            Train::Count(n) => n.to_string(),
+        }),
+        zero_miss_far_mean: z.map(|z| z.mean),
+        zero_miss_far_sd: z.map(|z| z.sd),
+        gallery: free(args.gallery),
+        length: free(args.length),
+        impostors: free(args.impostors),
+        seed: if fixed { None } else { Some(args.seed) },
         samples,
         skipped_lines,
     })
@@ -161,7 +273,12 @@ fn summarize_fixed(
 fn print_table(s: &Summary) {
     println!("mode       {}", s.mode);
     println!("detector   {}", s.detector);
-    println!("train      {}", s.train);
+    if let Some(t) = &s.train {
+        println!("train      {t}");
+    }
+    if let (Some(g), Some(l), Some(m), Some(k)) = (s.gallery, s.length, s.impostors, s.seed) {
+        println!("protocol   gallery {g}, length {l}, impostors {m}, seed {k}");
+    }
     println!(
         "samples    {} ({} lines skipped)",
         s.samples, s.skipped_lines
@@ -169,10 +286,9 @@ fn print_table(s: &Summary) {
     println!("subjects   {}", s.subjects);
     println!("{:<22} {:>8} {:>8}", "figure", "mean", "sd");
     println!("{:<22} {:>8.4} {:>8.4}", "EER", s.eer_mean, s.eer_sd);
-    println!(
-        "{:<22} {:>8.4} {:>8.4}",
-        "zero-miss false alarm", s.zero_miss_far_mean, s.zero_miss_far_sd
-    );
+    if let (Some(m), Some(sd)) = (s.zero_miss_far_mean, s.zero_miss_far_sd) {
+        println!("{:<22} {:>8.4} {:>8.4}", "zero-miss false alarm", m, sd);
+    }
 }
 
 /// Reads every sample of a `.jsonl` / `.jsonl.gz` file. Malformed lines are reported on

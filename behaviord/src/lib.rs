@@ -19,4 +19,5 @@ pub mod matching;
 pub mod pin;
 pub mod policy;
 pub mod service;
+pub mod session;
 pub mod store;

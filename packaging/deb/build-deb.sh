@@ -20,9 +20,11 @@ mkdir -p "$stage/DEBIAN"
 make --no-print-directory install DESTDIR="$stage" PROFILE="$profile" PREFIX=/usr >/dev/null
 
 # Debian ships stripped binaries (the PAM module keeps its dynamic symbols).
-strip --strip-all "$stage/usr/sbin/behaviord" "$stage/usr/bin/behaviorctl"
-strip --strip-unneeded "$stage"/lib/*/security/pam_behavior.so
+strip --strip-all -R .comment "$stage/usr/sbin/behaviord" "$stage/usr/bin/behaviorctl"
+strip --strip-unneeded -R .comment "$stage"/lib/*/security/pam_behavior.so
 install -m 0644 packaging/deb/copyright "$stage/usr/share/doc/behaviord/copyright"
+gzip -9nc packaging/deb/changelog > "$stage/usr/share/doc/behaviord/changelog.gz"
+chmod 0644 "$stage/usr/share/doc/behaviord/changelog.gz"
 
 # Shared-library dependencies, computed from the binaries as dpkg-shlibdeps does for debhelper
 # (it wants a debian/control to exist, so give it a minimal one).

@@ -48,6 +48,17 @@ checks() {
     pam-auth-update --package 2>/dev/null
     [ "$(pam_sums)" = "$pam_before" ] || fail "the pam-auth-update profile is enabled by default"
 
+    step "the installed module loads by name through libpam (no daemon here)"
+    echo "auth required pam_behavior.so" > /etc/pam.d/behavior-lifecycle
+    out=$(pamtester behavior-lifecycle root authenticate 2>&1) && fail "pamtester succeeded without a daemon"
+    echo "$out" | grep -q "Authentication service cannot retrieve authentication info" \
+        || fail "fail-open without a daemon: pamtester said: $out"
+    echo "auth required pam_behavior.so fail=closed" > /etc/pam.d/behavior-lifecycle
+    out=$(pamtester behavior-lifecycle root authenticate 2>&1) && fail "pamtester succeeded without a daemon"
+    echo "$out" | grep -q "Authentication failure" \
+        || fail "fail-closed without a daemon: pamtester said: $out"
+    rm /etc/pam.d/behavior-lifecycle
+
     if command -v systemd-analyze >/dev/null; then
         step "systemd-analyze verify the installed unit"
         out=$(systemd-analyze verify /lib/systemd/system/behaviord.service 2>&1) \

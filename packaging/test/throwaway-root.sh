@@ -40,6 +40,8 @@ for d in "${dirs[@]}"; do
     mkdir -p "$work/up/$i" "$work/wk/$i" "$r$d"
     mount -t overlay overlay -o "lowerdir=$d,upperdir=$work/up/$i,workdir=$work/wk/$i" "$r$d"
 done
+# man-db rebuilds its index on every dpkg run that touches man pages; slow, and not under test.
+rm -f "$r/var/lib/man-db/auto-update"
 mount --rbind /dev "$r/dev"
 mount -t proc proc "$r/proc"
 mount -t tmpfs tmpfs "$r/run"

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use behavior_ipc::auth::{AuthProxyBlocking, Begin, EnrollStep, Outcome, VerifyStep};
-use behavior_ipc::Error;
+use behavior_ipc::{Error, BUS_NAME};
+use zbus::blocking::fdo::DBusProxy;
+use zbus::names::{OwnedUniqueName, WellKnownName};
 use zbus::proxy::CacheProperties;
 
 use crate::flow::DaemonClient;
@@ -30,7 +32,9 @@ impl DbusDaemon {
     fn proxy(&mut self) -> Result<&AuthProxyBlocking<'static>, Error> {
         if self.proxy.is_none() {
             let connection = connect(&system_bus_address(), self.timeout)?;
+            let daemon = root_owner(&connection)?;
             let proxy = AuthProxyBlocking::builder(&connection)
+                .destination(daemon)?
                 .cache_properties(CacheProperties::No)
                 .build()?;
             self.proxy = Some(proxy);
@@ -39,6 +43,27 @@ impl DbusDaemon {
             .as_ref()
             .ok_or_else(|| Error::ZBus(zbus::Error::Failure("no connection".into())))
     }
+}
+
+/// The unique name owning [`BUS_NAME`], refused unless it belongs to root. The shipped bus
+/// policy already lets only root own the name; this also holds where that policy is missing.
+/// Later calls go to this unique name: a daemon restarted mid-login is not asked about a
+/// handle it never issued.
+fn root_owner(connection: &zbus::blocking::Connection) -> Result<OwnedUniqueName, Error> {
+    let bus = DBusProxy::builder(connection)
+        .cache_properties(CacheProperties::No)
+        .build()?;
+    let name = WellKnownName::try_from(BUS_NAME).map_err(zbus::Error::from)?;
+    let owner = bus.get_name_owner(name.into()).map_err(zbus::Error::from)?;
+    let uid = bus
+        .get_connection_unix_user(owner.as_ref().into())
+        .map_err(zbus::Error::from)?;
+    if uid != 0 {
+        return Err(Error::AccessDenied(format!(
+            "{BUS_NAME} is owned by uid {uid}, not root"
+        )));
+    }
+    Ok(owner)
 }
 
 /// `DBUS_SYSTEM_BUS_ADDRESS` is honoured (tests use it for a private bus) except in a

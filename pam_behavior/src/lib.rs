@@ -34,8 +34,10 @@ impl PamHooks for PamBehavior {
         PamResultCode::PAM_SUCCESS
     }
 
-    /// `Auth1` has no PIN change (a user changes their PIN with `behaviorctl set-pin` after
-    /// proving the old one), so `passwd` flows are left to the other modules.
+    /// Not sensible with the contract: `Auth1` has no PIN change, and the self-service PIN
+    /// change acts on the caller's own uid from the bus, which inside setuid `passwd` is
+    /// root, not the user. Users run `behaviorctl set-pin`; `passwd` flows are left to the
+    /// other modules.
     fn sm_chauthtok(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
         PamResultCode::PAM_IGNORE
     }

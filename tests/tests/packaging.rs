@@ -166,6 +166,7 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     let names: Vec<&String> = files.keys().collect();
     let mut expected_names: Vec<String> = expected.keys().cloned().collect();
     expected_names.push("usr/share/doc/behaviord/copyright".into());
+    expected_names.push("usr/share/doc/behaviord/changelog.gz".into());
     expected_names.sort();
     assert_eq!(
         names,
@@ -201,6 +202,31 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     }
     assert!(field("Installed-Size").parse::<u64>().unwrap() > 0);
     assert!(!field("Maintainer").is_empty() && !field("Description").is_empty());
+
+    // The Debian changelog's newest entry is this version.
+    let changelog_version = stdout(
+        Command::new("dpkg-parsechangelog")
+            .args(["-S", "Version", "-l"])
+            .arg(workspace_root().join("packaging/deb/changelog")),
+    );
+    assert_eq!(
+        changelog_version.trim(),
+        field("Version"),
+        "packaging/deb/changelog needs an entry for the workspace version"
+    );
+
+    // Debian policy, as lintian sees it: no errors, no warnings.
+    let out = Command::new("lintian")
+        .args(["--tag-display-limit", "0"])
+        .arg(&deb)
+        .output()
+        .expect("lintian is needed (scripts/deps.sh --test installs it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let bad: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("E:") || l.starts_with("W:"))
+        .collect();
+    assert!(bad.is_empty(), "lintian:\n{}", bad.join("\n"));
 
     // Control area: executable maintainer scripts that pass `sh -n`; conffiles for /etc.
     let ctrl = dir.path().join("ctrl");
@@ -478,4 +504,139 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         stderr.contains("systemd is not running") && stderr.contains("/usr/sbin/behaviord &"),
         "install.sh does not say how to start the daemon by hand:\n{stderr}"
     );
+}
+
+/// The pam.d lines of the README block after `marker`.
+fn readme_block(readme: &str, marker: &str) -> Vec<String> {
+    let after = &readme[readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README lacks {marker:?}"))..];
+    let block = after.split("```").nth(1).unwrap();
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the README's pam.d lines through real libpam (pamtester under pam_wrapper), with
+/// pam_debug standing in for pam_behavior.so (returning `code`) and pam_permit/pam_deny for
+/// the password of `@include common-auth`. True when authentication succeeds.
+fn stack_accepts(lines: &[String], code: &str, password_ok: bool, dir: &Path) -> bool {
+    let password = if password_ok {
+        "auth required pam_permit.so"
+    } else {
+        "auth required pam_deny.so"
+    };
+    let service: String = lines
+        .iter()
+        .map(|l| {
+            if l == "@include common-auth" {
+                password.to_string()
+            } else {
+                assert!(l.contains("pam_behavior.so"), "unexpected line {l:?}");
+                l.replace("pam_behavior.so", &format!("pam_debug.so auth={code}"))
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(dir.join("behavior-doc"), service).unwrap();
+    Command::new("pamtester")
+        .args(["behavior-doc", "alice", "authenticate"])
+        .env("LD_PRELOAD", "libpam_wrapper.so")
+        .env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("pamtester (Debian pamtester) and pam_wrapper (libpam-wrapper) are needed")
+        .status
+        .success()
+}
+
+#[test]
+fn readme_pam_lines_behave_as_documented() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let mfa = readme_block(&readme, "**Second factor (MFA):**");
+    let passwordless = readme_block(&readme, "**Passwordless:**");
+    let clean_room = readme_block(&readme, "clean room), require it");
+    let dir = tempfile::tempdir().unwrap();
+    // pam_behavior's outcomes: success; ignore (journey "none", skipped enrollment);
+    // authinfo_unavail (remote login, daemon down and fail-open); failures.
+    for (code, mfa_passes) in [
+        ("success", true),
+        ("ignore", true),
+        ("authinfo_unavail", true),
+        ("auth_err", false),
+        ("maxtries", false),
+        ("user_unknown", false),
+    ] {
+        assert_eq!(
+            stack_accepts(&mfa, code, true, dir.path()),
+            mfa_passes,
+            "MFA lines, right password, pam_behavior returns {code}"
+        );
+        assert_eq!(
+            stack_accepts(&clean_room, code, true, dir.path()),
+            code == "success" || code == "ignore",
+            "clean-room lines, right password, pam_behavior returns {code}"
+        );
+        assert!(
+            !stack_accepts(&mfa, code, false, dir.path()),
+            "MFA lines, wrong password, pam_behavior returns {code}: must refuse"
+        );
+        assert!(
+            stack_accepts(&passwordless, code, true, dir.path()),
+            "passwordless lines, right password, pam_behavior returns {code}: password is the fallback"
+        );
+        assert_eq!(
+            stack_accepts(&passwordless, code, false, dir.path()),
+            code == "success",
+            "passwordless lines, wrong password, pam_behavior returns {code}"
+        );
+    }
+}
+
+#[test]
+fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
+    if !is_root() {
+        eprintln!("not root: the unit under a running systemd not tested (needs namespaces)");
+        return;
+    }
+    let dir = scratch_dir();
+    let old = build_deb(&dir.path().join("old"), None);
+    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
+    let new = build_deb(
+        &dir.path().join("new"),
+        Some(&format!("{}+upgradetest1", old_version.trim())),
+    );
+    // Everything the script needs goes into the directory mounted at /results.
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    std::fs::copy(&old, results.join("old.deb")).unwrap();
+    std::fs::copy(&new, results.join("new.deb")).unwrap();
+    for script in ["systemd-checks.sh", "sandbox-probe.py"] {
+        std::fs::copy(
+            workspace_root().join("packaging/test").join(script),
+            results.join(script),
+        )
+        .unwrap();
+    }
+    let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
+        .arg(&results)
+        .args([
+            "/results/systemd-checks.sh",
+            "/results/old.deb",
+            "/results/new.deb",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!(
+        "{stdout}\n{}\nsystemd:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(results.join("systemd.log")).unwrap_or_default()
+    );
+    assert!(out.status.success(), "under systemd:\n{log}");
+    assert_eq!(stdout.lines().last(), Some("SYSTEMD OK"), "{log}");
 }

@@ -4,6 +4,9 @@
 //!
 //! cargo build --workspace && cargo test -p behavior_tests --test pam_bench -- --ignored --nocapture
 //!
+//! With a release build of the module: `cargo build --release -p pam_behavior` and
+//! `BEHAVIOR_PAM_MODULE=$PWD/target/release/libpam_behavior.so` in front of the test command.
+//!
 //! Test-only code: panics in helpers are test failures with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -110,6 +110,30 @@ fn a_bus_that_never_answers_is_given_up_after_the_timeout() {
 }
 
 #[test]
+fn a_daemon_name_not_owned_by_root_is_not_trusted() {
+    // Where the shipped bus policy is missing, any user could own the name and say yes.
+    let bus = OpenBus::start();
+    let script = json!([
+        begin("behavior", "verify", false, false, false),
+        step("OpenCapture", Value::Null),
+        step("SubmitVerification", verify("accepted", 3)),
+        step("Finish", json!([true, ["behavior"]])),
+    ]);
+    let fake = MockDaemon::start_as(bus.address(), script.clone(), Some("nobody"));
+    let (code, seen) = Login::new("", bus.address()).answers(&[]).run();
+    assert_eq!(
+        (code, seen),
+        (PAM_AUTHINFO_UNAVAIL, vec![error(FETCH_FAILED)])
+    );
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    drop(fake);
+    // Control: the same script from root is believed.
+    let _real = MockDaemon::start_as(bus.address(), script, None);
+    let (code, _) = Login::new("", bus.address()).answers(&[PHRASE]).run();
+    assert_eq!(code, PAM_SUCCESS);
+}
+
+#[test]
 fn remote_logins_fall_through_without_calling_the_daemon() {
     let bus = PrivateBus::start();
     let mock = MockDaemon::start(&bus, json!([]));
@@ -157,9 +181,22 @@ fn verify_pattern_and_pin_over_the_real_bus() {
             step("Finish", json!([true, ["behavior", "pin"]])),
         ]),
     );
+    // The hook sees each prompt with its answer just before it is sent (where the
+    // real-daemon tests inject the key timings).
+    let mut typed = Vec::new();
     let (code, seen) = Login::new("debug", bus.address())
         .answers(&["correct horse batery", PHRASE, "0000", "4821"])
+        .hook(|prompt, answer| typed.push(format!("{prompt}|{answer}")))
         .run();
+    assert_eq!(
+        typed,
+        vec![
+            format!("{PROMPT}|correct horse batery"),
+            format!("{PROMPT}|{PHRASE}"),
+            "PIN: |0000".to_string(),
+            "PIN: |4821".to_string(),
+        ]
+    );
     assert_eq!(
         seen,
         vec![

@@ -30,6 +30,8 @@ fn pamtester(bus: &str, args: &str, input: &str) -> Output {
         .env("LD_PRELOAD", "libpam_wrapper.so")
         .env("PAM_WRAPPER", "1")
         .env("PAM_WRAPPER_SERVICE_DIR", dir.path())
+        // pam_wrapper prints what modules send to pam_syslog, as `SYSLOG(priority): text`.
+        .env("PAM_WRAPPER_DEBUGLEVEL", "2")
         .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
         .env_remove("XDG_SEAT")
         .stdin(Stdio::piped())
@@ -93,4 +95,64 @@ fn pamtester_reports_an_absent_daemon() {
         all.contains("Authentication service cannot retrieve authentication info"),
         "{all}"
     );
+}
+
+/// The module's own lines in pam_wrapper's output, at one syslog priority.
+fn syslog_lines(all: &str, priority: u8) -> Vec<String> {
+    let tag = format!("SYSLOG({priority}): ");
+    all.lines()
+        .filter_map(|l| l.split_once(&tag).map(|(_, text)| text.to_string()))
+        .filter(|t| !t.starts_with("_pam"))
+        .collect()
+}
+
+#[test]
+fn debug_logs_each_step_to_syslog_but_never_typed_text_or_pins() {
+    let bus = PrivateBus::start();
+    let script = json!([
+        {"method": "Begin", "return": ["h1", "behavior+pin", "verify", PHRASE, 3, 3, true, false, 4, false, 120]},
+        {"method": "OpenCapture", "return": null},
+        {"method": "SubmitVerification", "return": ["rejected", 2, ""]},
+        {"method": "OpenCapture", "return": null},
+        {"method": "SubmitVerification", "return": ["accepted", 2, ""]},
+        {"method": "VerifyPin", "return": ["rejected", 2, ""]},
+        {"method": "VerifyPin", "return": ["accepted", 2, ""]},
+        {"method": "Finish", "return": [true, ["behavior", "pin"]]},
+    ]);
+    let typed = "correct horse batery\ncorrect horse battery\n9713\n4821\n";
+
+    let mock = MockDaemon::start(&bus, script.clone());
+    let out = pamtester(bus.address(), "debug max_tries=zero", typed);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert_eq!(
+        syslog_lines(&all, 4),
+        vec!["argument: max_tries=\"zero\" is not a whole number; ignored"]
+    );
+    let debug = syslog_lines(&all, 7);
+    assert_eq!(
+        debug,
+        vec![
+            "typing rejected (1 of 3 tries)",
+            "PIN rejected (1 of 3 tries)",
+            "user \"alice\" journey \"behavior+pin\": Success",
+        ],
+        "{all}"
+    );
+    // The typo, the wrong PIN and the PIN appear in no syslog line at any priority.
+    let logged: Vec<&str> = all.lines().filter(|l| l.contains("SYSLOG(")).collect();
+    for secret in ["batery", "9713", "4821"] {
+        assert!(
+            !logged.iter().any(|l| l.contains(secret)),
+            "{secret} was logged: {logged:?}"
+        );
+    }
+    drop(mock);
+
+    // Without `debug`: no step is logged.
+    let _mock = MockDaemon::start(&bus, script);
+    let out = pamtester(bus.address(), "", typed);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(syslog_lines(&all, 7).is_empty(), "{all}");
 }

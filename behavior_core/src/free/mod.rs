@@ -25,7 +25,7 @@ pub const MIN_PAIR_COUNT: u32 = 2;
 /// Counts are stored saturated at this value.
 pub const COUNT_CAP: u32 = 64;
 
-/// Maps a key to its slot: `a`..`z` are 0..26, then space, shift, backspace/delete, enter/tab,
+/// Maps a key to its slot: `a`..`z` are 0..=25, then space, shift, backspace/delete, enter/tab,
 /// digits, comma/dot, other punctuation, other modifiers, navigation/other, foreign codes.
 pub fn slot(key: Key) -> usize {
     match key.0 {
@@ -75,7 +75,7 @@ pub struct FreeParams {
     /// A down-down gap longer than this (ms) is a pause: the pair across it is not used.
     pub max_gap_ms: f64,
     /// Per-feature deviations are clipped at this many standard deviations, so one odd
-    /// keystroke cannot dominate a window.
+    /// timing cannot dominate a window.
     pub clip: f64,
     /// Weight (in pseudo-observations) of the pooled spread when a feature has few samples.
     pub prior_weight: f64,
@@ -85,7 +85,7 @@ impl Default for FreeParams {
     fn default() -> Self {
         FreeParams {
             max_gap_ms: 1500.0,
-            clip: 3.0,
+            clip: 4.5,
             prior_weight: 4.0,
         }
     }
@@ -101,18 +101,86 @@ pub struct Stat {
 }
 
 /// A user's free-text typing profile: aggregate timing statistics only (see module docs).
+/// Serialised sparsely (features never seen are left out); a stored profile that does not
+/// fit the current slot layout is refused when read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     /// Hold time per slot.
-    pub hold: Vec<Stat>,
+    #[serde(with = "sparse::holds")]
+    hold: Vec<Stat>,
     /// Down-down latency per slot pair, indexed `first * SLOTS + second`.
-    pub dd: Vec<Stat>,
+    #[serde(with = "sparse::pairs")]
+    dd: Vec<Stat>,
     /// Up-down latency per slot pair.
-    pub ud: Vec<Stat>,
-    /// Pooled within-feature spread per feature kind (hold, dd, ud), used as a prior.
-    pub pooled_sd: [f32; 3],
+    #[serde(with = "sparse::pairs")]
+    ud: Vec<Stat>,
     /// Keystrokes the profile was learnt from (saturated at `u32::MAX`).
-    pub keystrokes: u32,
+    keystrokes: u32,
+}
+
+impl Profile {
+    /// Keystrokes the profile was learnt from.
+    pub fn keystrokes(&self) -> u32 {
+        self.keystrokes
+    }
+
+    /// Timing features the profile knows (holds and pairs).
+    pub fn features(&self) -> usize {
+        [&self.hold, &self.dd, &self.ud]
+            .iter()
+            .map(|v| v.iter().filter(|s| s.n > 0).count())
+            .sum()
+    }
+}
+
+/// Sparse serde form of a statistics table: `[[index, stat], ...]` for known features only.
+mod sparse {
+    use super::{Stat, SLOTS};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn ser<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            v.iter()
+                .enumerate()
+                .filter(|(_, st)| st.n > 0)
+                .map(|(i, st)| (i as u32, st)),
+        )
+    }
+
+    fn de<'de, D: Deserializer<'de>>(d: D, len: usize) -> Result<Vec<Stat>, D::Error> {
+        let entries: Vec<(u32, Stat)> = Vec::deserialize(d)?;
+        let mut v = vec![Stat::default(); len];
+        for (i, st) in entries {
+            let ok = st.n > 0 && st.sd.is_finite() && st.sd > 0.0 && st.mean.is_finite();
+            match v.get_mut(i as usize) {
+                Some(slot) if ok => *slot = st,
+                Some(_) => return Err(D::Error::custom(format!("bad statistics at {i}"))),
+                None => return Err(D::Error::custom(format!("feature {i} out of range"))),
+            }
+        }
+        Ok(v)
+    }
+
+    pub mod holds {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+            ser(v, s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
+            de(d, SLOTS)
+        }
+    }
+
+    pub mod pairs {
+        use super::*;
+        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
+            ser(v, s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
+            de(d, SLOTS * SLOTS)
+        }
+    }
 }
 
 /// Log-domain transforms. Up-down can be negative (overlapping keys): shifted first.
@@ -132,14 +200,23 @@ pub(crate) enum Obs {
 }
 
 /// Extracts log-domain observations (holds of every key, dd/ud of consecutive keys not
-/// separated by a pause).
+/// separated by a pause); keys with unusable times give none.
 pub(crate) fn observations(keys: &[Keystroke], max_gap_ms: f64, mut f: impl FnMut(Obs)) {
     for (i, k) in keys.iter().enumerate() {
+        if !usable(k) {
+            continue;
+        }
         f(Obs::Hold(slot(k.key), log_ms(k.hold())));
-        if let Some(pair) = keys.get(i + 1).and_then(|n| pair_obs(k, n, max_gap_ms)) {
+        let next = keys.get(i + 1).filter(|n| usable(n));
+        if let Some(pair) = next.and_then(|n| pair_obs(k, n, max_gap_ms)) {
             f(pair);
         }
     }
+}
+
+/// Times a keystroke must have to be used: finite, released after pressed.
+pub fn usable(k: &Keystroke) -> bool {
+    k.down.is_finite() && k.up.is_finite() && k.up >= k.down
 }
 
 /// The pair observation of two consecutive keys, unless a pause separates them.
@@ -221,8 +298,14 @@ impl ProfileBuilder {
         self.end_stretch();
     }
 
-    /// Adds one keystroke, continuing the current stretch (live typing, key by key).
+    /// Adds one keystroke, continuing the current stretch (live typing, key by key). A
+    /// keystroke with unusable times (not finite, or released before pressed) is skipped and
+    /// ends the stretch.
     pub fn push(&mut self, key: Keystroke) {
+        if !usable(&key) {
+            self.end_stretch();
+            return;
+        }
         self.keystrokes += 1;
         self.record(Obs::Hold(slot(key.key), log_ms(key.hold())));
         if let Some(pair) = self
@@ -301,7 +384,6 @@ impl ProfileBuilder {
             hold: stats(&self.hold, pooled_sd[0], 1),
             dd: stats(&self.dd, pooled_sd[1], min_pair),
             ud: stats(&self.ud, pooled_sd[2], min_pair),
-            pooled_sd: pooled_sd.map(|v| v as f32),
             keystrokes: self.keystrokes.min(u32::MAX as u64) as u32,
         })
     }
@@ -311,40 +393,57 @@ impl ProfileBuilder {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowScore {
     pub score: f64,
-    /// How many timing features of the window the profile could compare; a window with
-    /// none scores 0 and should not be trusted.
+    /// How many timings of the window the profile could compare; a window with none scores
+    /// 0 and should not be trusted.
     pub features: usize,
 }
 
-/// Scores a window of keystrokes (ordered by press time) against a profile: the mean of
-/// clipped standardised deviations over every hold and pair the profile knows.
+/// Scores a window of keystrokes (ordered by press time) against a profile.
+///
+/// Each timing the profile knows gives a standardised deviation `z` (log domain). The `z`
+/// of one feature (a key's hold, a pair's down-down or up-down) are summed over the window
+/// and scaled by `1/sqrt(k)` for `k` occurrences: for the owner that is again about
+/// `|N(0, 1)|`, while someone who is consistently slower or faster on that feature drifts
+/// away with every occurrence, which a mean of single deviations would average out. The
+/// score is the mean of these per-feature figures (clipped at [`FreeParams::clip`]),
+/// weighted by occurrences: about 0.9 for the owner on real typing, more for others.
 pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams) -> WindowScore {
-    let mut sum = 0.0;
-    let mut count = 0usize;
-    let mut add = |st: &Stat, x: f64| {
-        if st.n > 0 && st.sd > 0.0 {
-            sum += ((x - st.mean as f64).abs() / st.sd as f64).min(params.clip);
-            count += 1;
+    // (feature id, z) for every comparable timing, grouped by feature below.
+    let mut zs: Vec<(u32, f64)> = Vec::with_capacity(3 * window.len());
+    let mut add = |st: Option<&Stat>, x: f64, id: usize| {
+        if let Some(st) = st.filter(|st| st.n > 0 && st.sd > 0.0) {
+            let z = (x - st.mean as f64) / st.sd as f64;
+            // Unusable times (NaN, infinities) carry no evidence.
+            if z.is_finite() {
+                zs.push((id as u32, z));
+            }
         }
     };
+    const DD_BASE: usize = SLOTS;
+    const UD_BASE: usize = SLOTS + SLOTS * SLOTS;
     observations(window, params.max_gap_ms, |o| match o {
-        Obs::Hold(s, h) => {
-            if let Some(st) = profile.hold.get(s) {
-                add(st, h)
-            }
-        }
+        Obs::Hold(s, h) => add(profile.hold.get(s), h, s),
         Obs::Pair(p, d, u) => {
-            if let Some(st) = profile.dd.get(p) {
-                add(st, d)
-            }
-            if let Some(st) = profile.ud.get(p) {
-                add(st, u)
-            }
+            add(profile.dd.get(p), d, DD_BASE + p);
+            add(profile.ud.get(p), u, UD_BASE + p);
         }
     });
+    zs.sort_unstable_by_key(|&(id, _)| id);
+    let mut total = 0.0;
+    for group in zs.chunk_by(|a, b| a.0 == b.0) {
+        let k = group.len() as f64;
+        let sum: f64 = group.iter().map(|&(_, z)| z).sum();
+        // Weighted by k: k * |sum| / sqrt(k).
+        total += k * (sum.abs() / k.sqrt()).min(params.clip);
+    }
+    let features = zs.len();
     WindowScore {
-        score: if count == 0 { 0.0 } else { sum / count as f64 },
-        features: count,
+        score: if features == 0 {
+            0.0
+        } else {
+            total / features as f64
+        },
+        features,
     }
 }
 
@@ -442,6 +541,48 @@ mod tests {
         let (pa, pc) = (a.build().unwrap(), c.build().unwrap());
         let pairs = |p: &Profile| p.dd.iter().map(|s| s.n).sum::<u32>();
         assert_eq!(pairs(&pa), pairs(&pc) + 1);
+    }
+
+    #[test]
+    fn profile_round_trips_sparsely_and_refuses_foreign_layouts() {
+        let mut b = ProfileBuilder::new();
+        b.add(&typing(300, 1.0));
+        let p = b.build().unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        // 5 keys, 5 pairs: a few hundred bytes, not the whole table.
+        assert!(json.len() < 2000, "{}", json.len());
+        assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
+        assert_eq!(p.keystrokes(), 300);
+        assert_eq!(p.features(), 5 + 2 * 5);
+        let foreign = json.replacen(
+            "\"hold\":[[",
+            "\"hold\":[[99999,{\"n\":1,\"mean\":1.0,\"sd\":1.0}],[",
+            1,
+        );
+        let err = serde_json::from_str::<Profile>(&foreign).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        let zero_sd = json.replacen("\"sd\":", "\"sd\":0,\"x\":", 1);
+        assert!(serde_json::from_str::<Profile>(&zero_sd).is_err());
+    }
+
+    #[test]
+    fn unusable_times_are_ignored() {
+        let mut b = ProfileBuilder::new();
+        b.add(&typing(200, 1.0));
+        let p = b.build().unwrap();
+        let mut bad = typing(50, 1.0);
+        bad[3].down = f64::NAN;
+        bad[4].up = f64::INFINITY;
+        bad[5].up = bad[5].down - 10.0;
+        b.add(&bad);
+        assert_eq!(b.len(), 200 + 47);
+        assert!(b.build().is_some());
+        let s = score_window(&p, &bad, &FreeParams::default());
+        let good = score_window(&p, &typing(50, 1.0), &FreeParams::default());
+        assert!(s.score.is_finite(), "{s:?}");
+        // Keys 3, 4, 5 are bad: their 3 holds and the 4 pairs touching them (dd and ud
+        // each) are left out.
+        assert_eq!(s.features, good.features - 3 - 2 * 4);
     }
 
     #[test]

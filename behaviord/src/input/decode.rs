@@ -7,6 +7,9 @@ use evdev::{EventType, InputEvent};
 
 const SYN_REPORT: u16 = 0;
 const SYN_DROPPED: u16 = 3;
+/// More key events than this in one frame is no keyboard: treated like a kernel drop, so a
+/// device that never sends `SYN_REPORT` cannot grow the daemon's memory.
+const MAX_FRAME: usize = 128;
 
 /// Whether an `EV_KEY` code is a keyboard key (`KEY_*`), not a mouse, joystick or
 /// touch button (`BTN_*`): only keyboard keys leave the input module.
@@ -45,6 +48,10 @@ impl Decoder {
         if ty == EventType::KEY {
             // Value 2 is auto-repeat: not a key the user pressed again.
             if !self.dropping && matches!(ev.value(), 0 | 1) && is_keyboard_key(ev.code()) {
+                if self.frame.len() == MAX_FRAME {
+                    self.drop_frame();
+                    return true;
+                }
                 let t = ev.as_ref().time;
                 self.frame.push(KeyEvent {
                     device: self.device,
@@ -58,9 +65,7 @@ impl Decoder {
                 SYN_REPORT if self.dropping => self.dropping = false,
                 SYN_REPORT => self.flush(out),
                 SYN_DROPPED => {
-                    self.frame.clear();
-                    self.down.clear();
-                    self.dropping = true;
+                    self.drop_frame();
                     return true;
                 }
                 _ => {}
@@ -72,6 +77,13 @@ impl Decoder {
     /// True while a key whose press went out is still down.
     pub(crate) fn holds_keys(&self) -> bool {
         !self.down.is_empty()
+    }
+
+    /// Forgets the frame being read and which keys are down, and skips to the next report.
+    fn drop_frame(&mut self) {
+        self.frame.clear();
+        self.down.clear();
+        self.dropping = true;
     }
 
     fn flush(&mut self, out: &mut Vec<KeyEvent>) {

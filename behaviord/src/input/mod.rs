@@ -8,22 +8,25 @@
 //! - Only `EV_KEY` keyboard codes with their kernel timestamps (`CLOCK_REALTIME`, the evdev
 //!   default, in µs) leave this module, as [`KeyEvent`]s. Auto-repeat is dropped, a release
 //!   is only sent after its press, and nothing is stored here.
-//! - When the kernel drops events (`SYN_DROPPED`), or a device vanishes with keys down,
+//! - When the kernel drops events (`SYN_DROPPED`), or a device vanishes before the release
+//!   of a key it reported down (the kernel normally releases held keys on unplug),
 //!   [`InputHandle::lost_events`] grows: a capture window that saw it change while open is
 //!   incomplete and must not be scored.
+//! - Events of different keyboards arrive in the order they are read, not merged by time:
+//!   a consumer sorts by `time_us`.
 //!
-//! One thread polls all devices; [`EventSource`] lets tests replay recorded raw events
-//! through the same decoding and forwarding code.
+//! One thread polls all devices. Devices are event sources behind a trait, so recorded raw
+//! events go through the same decoding and forwarding code ([`replay`], for tests and
+//! benchmarks).
 
 mod decode;
 mod device;
 mod pump;
 mod watch;
 
-pub use pump::EventSource;
-
 use crate::keyevent::{DeviceId, KeyEvent};
-use pump::Shared;
+use evdev::InputEvent;
+use pump::{Open, Pump, PumpError, Recorded, Shared};
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -94,6 +97,34 @@ pub fn spawn(cfg: InputConfig, tx: UnboundedSender<KeyEvent>) -> io::Result<Inpu
     })
 }
 
+/// Feeds one device's recorded raw events (as read from its evdev node, timestamps
+/// included) through the same decoding and forwarding as a live device, sending the key
+/// events to `tx`. Returns how many losses (`SYN_DROPPED`) the recording holds; fails with
+/// `BrokenPipe` when the receiver is closed.
+pub fn replay(
+    device: DeviceId,
+    events: &[InputEvent],
+    tx: &UnboundedSender<KeyEvent>,
+) -> io::Result<u64> {
+    let shared = Arc::new(Shared::default());
+    let mut pump = Pump::new(tx.clone(), Arc::clone(&shared));
+    let info = Keyboard {
+        id: device,
+        path: PathBuf::from("replay"),
+        name: "replay".into(),
+        is_virtual: false,
+    };
+    let mut dev = Open::new(info, Recorded([Ok(events.to_vec())].into()));
+    match pump.drain(&mut dev) {
+        Ok(()) => Ok(shared.lost.load(Ordering::SeqCst)),
+        Err(PumpError::ConsumerGone) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the key event receiver is closed",
+        )),
+        Err(PumpError::DeviceFailed) => Err(io::Error::other("the recording failed to read")),
+    }
+}
+
 impl InputHandle {
     /// The keyboards being read now.
     pub fn keyboards(&self) -> Vec<Keyboard> {
@@ -101,7 +132,8 @@ impl InputHandle {
     }
 
     /// How many times key events were lost (the kernel dropped events, or a device vanished
-    /// with keys down). Compare the value at a capture window's opening and closing.
+    /// with a key down and no release). Compare the value at a capture window's opening and
+    /// closing.
     pub fn lost_events(&self) -> u64 {
         self.shared.lost.load(Ordering::SeqCst)
     }

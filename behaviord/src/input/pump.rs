@@ -5,13 +5,14 @@ use super::decode::Decoder;
 use super::Keyboard;
 use crate::keyevent::KeyEvent;
 use evdev::InputEvent;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Where a device's raw events come from: a kernel evdev node, or a recording in tests.
-pub trait EventSource {
+/// Where a device's raw events come from: a kernel evdev node, or a recording.
+pub(crate) trait EventSource {
     /// Appends the events available now (none is fine). An error means the device is gone
     /// or unusable; it is then removed.
     fn fetch(&mut self, out: &mut Vec<InputEvent>) -> io::Result<()>;
@@ -26,6 +27,22 @@ impl EventSource for evdev::raw_stream::RawDevice {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Recorded events, handed out as successive reads; an `Err` read is a device failure.
+pub(crate) struct Recorded(pub(crate) VecDeque<io::Result<Vec<InputEvent>>>);
+
+impl EventSource for Recorded {
+    fn fetch(&mut self, out: &mut Vec<InputEvent>) -> io::Result<()> {
+        match self.0.pop_front() {
+            Some(Ok(events)) => {
+                out.extend(events);
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
         }
     }
 }

@@ -2,10 +2,9 @@
 //! live devices, and the reader on directories without real devices. The real devices are
 //! exercised in the VM test (`tests/tests/vm_capture.rs`).
 
-use super::pump::{Open, Pump, PumpError, Shared};
+use super::pump::{Open, Pump, PumpError, Recorded, Shared};
 use super::*;
 use evdev::InputEvent;
-use std::collections::VecDeque;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 const EV_SYN: u16 = 0;
@@ -40,22 +39,6 @@ fn syn(us: i64) -> InputEvent {
     raw(us, EV_SYN, 0, 0)
 }
 
-/// Replays batches of events as a device's successive reads; an `Err` batch is a read error.
-struct Replay(VecDeque<io::Result<Vec<InputEvent>>>);
-
-impl EventSource for Replay {
-    fn fetch(&mut self, out: &mut Vec<InputEvent>) -> io::Result<()> {
-        match self.0.pop_front() {
-            Some(Ok(events)) => {
-                out.extend(events);
-                Ok(())
-            }
-            Some(Err(e)) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
 struct Rig {
     pump: Pump,
     shared: Arc<Shared>,
@@ -72,14 +55,14 @@ fn rig() -> Rig {
     }
 }
 
-fn device(id: DeviceId, batches: Vec<io::Result<Vec<InputEvent>>>) -> Open<Replay> {
+fn device(id: DeviceId, batches: Vec<io::Result<Vec<InputEvent>>>) -> Open<Recorded> {
     let info = Keyboard {
         id,
         path: PathBuf::from(format!("/dev/input/event{id}")),
         name: "replay".into(),
         is_virtual: false,
     };
-    Open::new(info, Replay(batches.into()))
+    Open::new(info, Recorded(batches.into()))
 }
 
 fn received(rx: &mut UnboundedReceiver<KeyEvent>) -> Vec<(u16, bool, i64)> {
@@ -381,4 +364,124 @@ fn a_dropped_receiver_without_devices_is_harmless() {
     // Without devices nothing is sent, so the reader keeps running until told to stop.
     assert_eq!(handle.stopped(), None);
     drop(handle);
+}
+
+#[test]
+fn replay_runs_recorded_events_through_the_live_path() {
+    let (tx, mut rx) = unbounded_channel();
+    let events = [
+        key(100, KEY_A, 1),
+        syn(100),
+        raw(150, EV_SYN, SYN_DROPPED, 0),
+        syn(160),
+        key(200, KEY_B, 1),
+        syn(200),
+    ];
+    assert_eq!(replay(4, &events, &tx).unwrap(), 1);
+    let got: Vec<(DeviceId, u16)> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|k| (k.device, k.code))
+        .collect();
+    assert_eq!(got, vec![(4, KEY_A), (4, KEY_B)]);
+    drop(rx);
+    let err = replay(4, &events, &tx).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+}
+
+/// The fixture recorded from a real kernel: (time, type, code, value) per raw event.
+fn recorded_hello_world() -> Vec<InputEvent> {
+    include_str!("testdata/hello_world.events")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<i64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
+            raw(
+                f[0] * 1_000_000 + f[1],
+                f[2] as u16,
+                f[3] as u16,
+                f[4] as i32,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_recording_from_the_kernel_replays_to_its_text_with_its_times() {
+    let events = recorded_hello_world();
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 0);
+    let got: Vec<KeyEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    let keys: Vec<&InputEvent> = events
+        .iter()
+        .filter(|e| e.event_type() == evdev::EventType::KEY)
+        .collect();
+    assert_eq!(got.len(), keys.len());
+    for (k, e) in got.iter().zip(keys) {
+        let t = e.as_ref().time;
+        assert_eq!(k.time_us, t.tv_sec * 1_000_000 + t.tv_usec);
+        assert_eq!((k.code, k.pressed), (e.code(), e.value() == 1));
+    }
+    let strokes: Vec<behavior_core::Keystroke> = got
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.pressed)
+        .map(|(i, k)| {
+            let up = got[i..]
+                .iter()
+                .find(|u| !u.pressed && u.code == k.code)
+                .unwrap();
+            behavior_core::Keystroke {
+                key: behavior_core::Key(k.code),
+                down: k.time_us as f64 / 1000.0,
+                up: up.time_us as f64 / 1000.0,
+            }
+        })
+        .collect();
+    let us = behavior_core::Layout::Us;
+    assert_eq!(
+        behavior_core::check_typed(&strokes, "Hello world", us),
+        Ok(())
+    );
+    assert!(matches!(
+        behavior_core::check_typed(&strokes, "hello world", us),
+        Err(behavior_core::LayoutError::Mismatch { .. })
+    ));
+}
+
+#[test]
+fn a_drop_inside_a_recording_loses_the_frame_and_keeps_pairs() {
+    let mut events = recorded_hello_world();
+    // The kernel's buffer overflowed after the 10th event: the events of the frame being
+    // read are gone, SYN_DROPPED stands in their place.
+    events.insert(10, raw(0, EV_SYN, SYN_DROPPED, 0));
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 1);
+    let got: Vec<KeyEvent> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(got.len() < 26);
+    let mut down = Vec::new();
+    for k in &got {
+        if k.pressed {
+            assert!(!down.contains(&k.code));
+            down.push(k.code);
+        } else {
+            let i = down
+                .iter()
+                .position(|&c| c == k.code)
+                .expect("release after its press");
+            down.remove(i);
+        }
+    }
+}
+
+#[test]
+fn a_frame_that_never_ends_is_cut_off_as_a_loss() {
+    let mut events = Vec::new();
+    for i in 0..1000 {
+        events.push(key(i, KEY_A, (i % 2) as i32 ^ 1));
+    }
+    events.push(syn(1000));
+    events.push(key(2000, KEY_B, 1));
+    events.push(syn(2000));
+    let (tx, mut rx) = unbounded_channel();
+    assert_eq!(replay(1, &events, &tx).unwrap(), 1);
+    assert_eq!(received(&mut rx), vec![(KEY_B, true, 2000)]);
 }

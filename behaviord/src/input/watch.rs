@@ -77,20 +77,24 @@ impl Watcher {
                     Err(e) => return format!("polling input devices failed: {e}"),
                 }
                 fds.iter()
-                    .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                    .collect::<Vec<bool>>()
+                    .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                    .collect::<Vec<PollFlags>>()
             };
-            if ready.first() == Some(&true) {
+            let is_ready = |i: usize| ready.get(i).is_some_and(|r| !r.is_empty());
+            if is_ready(0) {
                 let _ = wake.read(&mut [0u8; 8]);
                 return "stopped".to_string();
             }
             // Devices first, while `ready` still lines up with `devices`.
             let mut gone = Vec::new();
+            let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
             for (i, dev) in self.devices.iter_mut().enumerate() {
-                if ready.get(2 + i) != Some(&true) {
+                if !is_ready(2 + i) {
                     continue;
                 }
                 match self.pump.drain(dev) {
+                    // A hung-up node that still reads without error would otherwise spin.
+                    Ok(()) if ready[2 + i].intersects(broken) => gone.push(i),
                     Ok(()) => {}
                     Err(PumpError::DeviceFailed) => gone.push(i),
                     Err(PumpError::ConsumerGone) => return "the key event receiver closed".into(),
@@ -100,7 +104,7 @@ impl Watcher {
                 let dev = self.devices.remove(i);
                 self.pump.remove(&dev);
             }
-            if ready.get(1) == Some(&true) {
+            if is_ready(1) {
                 if let Err(e) = self.on_inotify() {
                     return format!("watching {} failed: {e}", self.cfg.dir.display());
                 }

@@ -239,9 +239,11 @@ fn plan(text: &str, kb: usize, start_ms: f64) -> Vec<Step> {
     steps
 }
 
-/// Performs the steps at their planned times.
-fn perform(kbs: &mut [&mut Keyboard], steps: &[Step]) {
+/// Performs the steps at their planned times; returns the realtime clock (µs) just before
+/// and just after each step's write.
+fn perform(kbs: &mut [&mut Keyboard], steps: &[Step]) -> Vec<(i64, i64)> {
     let t0 = Instant::now();
+    let mut written = Vec::with_capacity(steps.len());
     for s in steps {
         let at = t0 + Duration::from_secs_f64(s.at_ms / 1000.0);
         // Sleep most of the wait, spin the last half millisecond.
@@ -252,8 +254,11 @@ fn perform(kbs: &mut [&mut Keyboard], steps: &[Step]) {
                 std::hint::spin_loop();
             }
         }
+        let before = now_us();
         kbs[s.kb].key(s.code, s.down);
+        written.push((before, now_us()));
     }
+    written
 }
 
 /// Pairs presses with their releases, as a capture window does.
@@ -299,7 +304,7 @@ fn uinput_ignored() -> Check {
         listed.iter().any(|k| k.name.contains("AT Translated")),
         "the VM's AT keyboard is not read: {listed:?}"
     );
-    perform(&mut [&mut kb], &plan("ab", 0, 0.0));
+    let _ = perform(&mut [&mut kb], &plan("ab", 0, 0.0));
     let got = cap.drain(Duration::from_millis(300));
     ensure!(got.is_empty(), "events from a uinput keyboard: {got:?}");
     Ok(())
@@ -319,7 +324,7 @@ fn timings(cap: &Capture, kb: &mut Keyboard, id: DeviceId, figures: &mut Vec<Str
     reader.drain(Duration::from_millis(50));
 
     let steps = plan("Hello world\n", 0, 40.0);
-    perform(&mut [kb], &steps);
+    let written = perform(&mut [kb], &steps);
     let got = cap.drain(Duration::from_millis(300));
     let kernel = reader.drain(Duration::from_millis(50));
     let captured = of_device(&got, id);
@@ -337,6 +342,7 @@ fn timings(cap: &Capture, kb: &mut Keyboard, id: DeviceId, figures: &mut Vec<Str
         steps.len()
     );
     let mut max_vs_kernel = 0;
+    let mut outside_write = 0;
     // Captured time minus planned time per event; their median is the start of the typing,
     // so one late event does not shift the others.
     let mut offsets = Vec::new();
@@ -346,6 +352,11 @@ fn timings(cap: &Capture, kb: &mut Keyboard, id: DeviceId, figures: &mut Vec<Str
             "event {i}: captured {c:?}, kernel {k:?}, planned {s:?}"
         );
         max_vs_kernel = max_vs_kernel.max((c.time_us - k.2).abs());
+        // The kernel stamps an event while its write runs (µs, truncated).
+        let (before, after) = written[i];
+        if c.time_us < before - 1 || c.time_us > after + 1 {
+            outside_write += 1;
+        }
         offsets.push(c.time_us - (s.at_ms * 1000.0) as i64);
     }
     let mut sorted = offsets.clone();
@@ -353,27 +364,35 @@ fn timings(cap: &Capture, kb: &mut Keyboard, id: DeviceId, figures: &mut Vec<Str
     let start = percentile(&sorted, 0.5);
     let mut vs_plan: Vec<i64> = offsets.iter().map(|o| (o - start).abs()).collect();
     vs_plan.sort_unstable();
-    let (plan_median, plan_max) = (percentile(&vs_plan, 0.5), vs_plan[vs_plan.len() - 1]);
+    let plan_median = percentile(&vs_plan, 0.5);
+    let plan_p90 = percentile(&vs_plan, 0.9);
+    let plan_max = vs_plan[vs_plan.len() - 1];
     figures.push(format!(
         "timing_error_us vs_kernel_max={max_vs_kernel} vs_plan_median={plan_median} \
-         vs_plan_max={plan_max} events={}",
+         vs_plan_p90={plan_p90} vs_plan_max={plan_max} events={}",
         captured.len()
     ));
-    // The capture must report exactly the kernel's times; the writer's own timing under
-    // emulation (and a busy host) is only good to a few ms.
+    // The capture must report exactly the kernel's times, taken while the writer's write
+    // ran. Against the plan, the writer's own timing under emulation is good to a few ms
+    // except when the host deschedules the VM (one event can be tens of ms late on a busy
+    // machine): the median is asserted, the rest reported.
     ensure!(
         max_vs_kernel <= 1000,
         "captured times differ from the kernel's by {max_vs_kernel} µs"
     );
     ensure!(
-        plan_median <= 2000 && plan_max <= 10_000,
-        "captured times differ from the plan by {plan_median} µs (median), {plan_max} µs (max)"
+        outside_write == 0,
+        "{outside_write} captured times fall outside the write that made them"
+    );
+    ensure!(
+        plan_median <= 2000,
+        "captured times differ from the plan by {plan_median} µs (median)"
     );
 
     let mut latency: Vec<i64> = got.iter().map(|g| g.recv_us - g.ev.time_us).collect();
     latency.sort_unstable();
     figures.push(format!(
-        "capture_latency_us median={} p95={} max={} (kernel timestamp to consumer, TCG guest)",
+        "capture_latency_us median={} p95={} max={} (kernel timestamp to consumer, in the test VM)",
         percentile(&latency, 0.5),
         percentile(&latency, 0.95),
         latency[latency.len() - 1]
@@ -393,7 +412,7 @@ fn two_keyboards(cap: &Capture, k1: &mut Keyboard, id1: DeviceId, k2: &mut Keybo
     let b_up = steps[3].at_ms;
     steps.extend(plan("x", 1, b_up + 5.0));
     steps.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
-    perform(&mut [k1, k2], &steps);
+    let _ = perform(&mut [k1, k2], &steps);
     let got = cap.drain(Duration::from_millis(300));
     let all: Vec<KeyEvent> = got.iter().map(|g| g.ev).collect();
     ensure!(
@@ -409,7 +428,7 @@ fn two_keyboards(cap: &Capture, k1: &mut Keyboard, id1: DeviceId, k2: &mut Keybo
 }
 
 fn corrections(cap: &Capture, kb: &mut Keyboard) -> Check {
-    perform(&mut [kb], &plan("ab\u{8}c", 0, 0.0));
+    let _ = perform(&mut [kb], &plan("ab\u{8}c", 0, 0.0));
     let got = cap.drain(Duration::from_millis(300));
     let all: Vec<KeyEvent> = got.iter().map(|g| g.ev).collect();
     ensure!(
@@ -440,7 +459,7 @@ fn hotplug_remove(cap: &Capture, k1: &mut Keyboard, id1: DeviceId, mut k2: Keybo
         seen == [(x, true), (x, false)],
         "from the unplugged keyboard: {seen:?}"
     );
-    perform(&mut [k1], &plan("ok", 0, 0.0));
+    let _ = perform(&mut [k1], &plan("ok", 0, 0.0));
     let got = cap.drain(Duration::from_millis(300));
     ensure!(
         of_device(&got, id1).len() == 4,
@@ -467,7 +486,7 @@ fn syn_dropped(cap: &Capture, kb: &mut Keyboard, id: DeviceId) -> Result<bool, S
     kb.dev.emit(&burst).unwrap();
     cap.drain(Duration::from_millis(300));
     let provoked = cap.handle.lost_events() > lost;
-    perform(&mut [kb], &plan("z", 0, 0.0));
+    let _ = perform(&mut [kb], &plan("z", 0, 0.0));
     let after = of_device(&cap.drain(Duration::from_millis(300)), id);
     ensure!(
         after.len() == 2 && after[0].pressed && !after[1].pressed,
@@ -508,12 +527,53 @@ fn cpu_figure(cap: &Capture, kb: &mut Keyboard, id: DeviceId) -> Result<String, 
     let after = reader_cpu_ns().ok_or("no behaviord-input thread")?;
     ensure!(n > 0, "nothing captured");
     Ok(format!(
-        "cpu_us_per_1000_events={:.0} events={n} (reader thread, TCG guest)",
+        "cpu_us_per_1000_events={:.0} events={n} (reader thread, in the test VM)",
         (after - before) as f64 / 1000.0 / n as f64 * 1000.0
     ))
 }
 
+/// `--record`: prints every raw event of a typing of "Hello world" and Enter on a uinput
+/// keyboard as `sec usec type code value` lines, the fixture format of the host replay tests.
+fn record() {
+    let mut kb = Keyboard::new("probe-recorder");
+    let mut dev = RawDevice::open(&kb.node).unwrap();
+    let (tx, rx) = mpsc::channel();
+    // Read all the time: the kernel's buffer for one reader holds only a few dozen events.
+    thread::spawn(move || {
+        while let Ok(events) = dev.fetch_events() {
+            for e in events {
+                let t = e.as_ref().time;
+                let line = format!(
+                    "{} {} {} {} {}",
+                    t.tv_sec,
+                    t.tv_usec,
+                    e.event_type().0,
+                    e.code(),
+                    e.value()
+                );
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    for _ in 0..20 {
+        kb.key(KEY_F13, true);
+        kb.key(KEY_F13, false);
+        thread::sleep(Duration::from_millis(5));
+    }
+    while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+    let _ = perform(&mut [&mut kb], &plan("Hello world\n", 0, 40.0));
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        println!("{line}");
+    }
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--record") {
+        record();
+        return;
+    }
     let mut failed = false;
     let mut report = |name: &str, r: Check| match r {
         Ok(()) => println!("VMTEST case {name} ok"),

@@ -6,6 +6,7 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::{BufRead, BufReader};
@@ -13,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use behavior_tests::{built, workspace_root, PrivateBus};
+use std::os::unix::fs::PermissionsExt;
+
+use behavior_tests::{built, open_tempdir, workspace_root, PrivateBus};
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_PERM_DENIED: c_int = 6;
@@ -89,11 +92,18 @@ extern "C" {
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
 }
 
-struct Transcript {
+/// Called with (prompt, answer) just before a prompt is answered: the user "types" then.
+pub type HookFn<'a> = dyn FnMut(&str, &str) + 'a;
+pub type Hook<'a> = Box<HookFn<'a>>;
+
+struct Transcript<'h> {
     seen: Vec<Msg>,
     answers: VecDeque<String>,
     /// A prompt came with no answer left: the conversation failed.
     starved: bool,
+    hook: Option<&'h mut HookFn<'h>>,
+    /// The hook panicked (caught: it cannot unwind through libpam); re-raised after.
+    hook_failed: Option<String>,
 }
 
 extern "C" fn converse(
@@ -106,12 +116,13 @@ extern "C" fn converse(
     // whole pam_authenticate call; libpam passes num_msg valid message pointers and
     // takes ownership of the calloc'ed responses.
     unsafe {
-        let t = &mut *(appdata as *mut Transcript);
+        let t = &mut *(appdata as *mut Transcript<'_>);
         let n = num_msg as usize;
         let responses = libc::calloc(n, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
         for i in 0..n {
             let m = &**msg.add(i);
             let text = CStr::from_ptr(m.msg).to_string_lossy().into_owned();
+            let prompt_text = text.clone();
             let prompt = match m.msg_style {
                 PAM_PROMPT_ECHO_ON => {
                     t.seen.push(Msg::EchoOn(text));
@@ -137,14 +148,29 @@ extern "C" fn converse(
                 }
             };
             if prompt {
-                let Some(answer) = t.answers.pop_front() else {
-                    t.starved = true;
+                let fail = |responses: *mut PamResponse| {
                     for j in 0..i {
                         libc::free((*responses.add(j)).resp as *mut c_void);
                     }
                     libc::free(responses as *mut c_void);
-                    return PAM_CONV_ERR;
+                    PAM_CONV_ERR
                 };
+                let Some(answer) = t.answers.pop_front() else {
+                    t.starved = true;
+                    return fail(responses);
+                };
+                if let Some(hook) = t.hook.as_mut() {
+                    let run = std::panic::AssertUnwindSafe(|| hook(&prompt_text, &answer));
+                    if let Err(e) = std::panic::catch_unwind(run) {
+                        let why = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        t.hook_failed = Some(why);
+                        return fail(responses);
+                    }
+                }
                 let answer = CString::new(answer).unwrap_or_default();
                 (*responses.add(i)).resp = libc::strdup(answer.as_ptr());
             }
@@ -177,6 +203,8 @@ pub struct Login<'a> {
     pub seat: Option<&'a str>,
     /// `pam_authenticate` flags (`PAM_SILENT`).
     pub flags: c_int,
+    /// See [`Hook`].
+    pub hook: Option<RefCell<Hook<'a>>>,
 }
 
 impl<'a> Login<'a> {
@@ -191,11 +219,17 @@ impl<'a> Login<'a> {
             bus: bus.to_string(),
             seat: None,
             flags: 0,
+            hook: None,
         }
     }
 
     pub fn answers(mut self, answers: &[&'a str]) -> Login<'a> {
         self.answers = answers.to_vec();
+        self
+    }
+
+    pub fn hook(mut self, hook: impl FnMut(&str, &str) + 'a) -> Login<'a> {
+        self.hook = Some(RefCell::new(Box::new(hook)));
         self
     }
 
@@ -210,10 +244,15 @@ impl<'a> Login<'a> {
                 + "\n",
         )
         .unwrap();
+        let mut hook = self.hook.as_ref().map(|h| h.borrow_mut());
         let mut transcript = Transcript {
             seen: Vec::new(),
             answers: self.answers.iter().map(|a| a.to_string()).collect(),
             starved: false,
+            hook: hook
+                .as_deref_mut()
+                .map(|h| &mut **h as &mut dyn FnMut(&str, &str)),
+            hook_failed: None,
         };
         let conv = PamConv {
             conv: converse,
@@ -261,6 +300,9 @@ impl<'a> Login<'a> {
             pam_end(pamh, code);
             code
         };
+        if let Some(why) = transcript.hook_failed {
+            panic!("the prompt hook failed: {why}");
+        }
         assert!(
             !transcript.starved,
             "the module prompted more than scripted: {:?}",
@@ -276,14 +318,82 @@ impl<'a> Login<'a> {
     }
 }
 
-/// The module `cargo build --workspace` produced.
+/// The module `cargo build --workspace` produced, or `$BEHAVIOR_PAM_MODULE` (the
+/// benchmark points it at a release build).
 pub fn module_path() -> PathBuf {
-    built("libpam_behavior.so")
+    match std::env::var_os("BEHAVIOR_PAM_MODULE") {
+        Some(path) => PathBuf::from(path),
+        None => built("libpam_behavior.so"),
+    }
 }
 
 /// A bus address nobody listens on.
 pub fn absent_bus(dir: &Path) -> String {
     format!("unix:path={}", dir.join("no-bus-here").display())
+}
+
+/// A bus WITHOUT the project's policy (anyone may own any name), to show what the module
+/// does where that policy is missing. Killed on drop.
+pub struct OpenBus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenBus {
+    pub fn start() -> OpenBus {
+        let dir = open_tempdir();
+        let socket = dir.path().join("bus");
+        let conf = dir.path().join("bus.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+        OpenBus {
+            child,
+            address: line.trim().to_string(),
+            _dir: dir,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
+impl Drop for OpenBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The scripted mock daemon, owning `org.behaviord.Behavior1` on `bus`. Killed on drop.
@@ -296,16 +406,34 @@ pub struct MockDaemon {
 impl MockDaemon {
     /// `steps`: the replies, in order (see the fixture's docstring).
     pub fn start(bus: &PrivateBus, steps: serde_json::Value) -> MockDaemon {
-        let dir = tempfile::tempdir().unwrap();
+        MockDaemon::start_as(bus.address(), steps, None)
+    }
+
+    /// As `start`, on the bus at `address`, run as `user` (through `setpriv`) when given.
+    pub fn start_as(address: &str, steps: serde_json::Value, user: Option<&str>) -> MockDaemon {
+        let dir = open_tempdir();
         let script = dir.path().join("script.json");
         let calls = dir.path().join("calls.log");
         std::fs::write(&script, steps.to_string()).unwrap();
         std::fs::write(&calls, "").unwrap();
-        let mut child = Command::new("/usr/bin/python3")
+        std::fs::set_permissions(&calls, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut command = match user {
+            Some(user) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={user}")).args([
+                    "--regid=nogroup",
+                    "--clear-groups",
+                    "/usr/bin/python3",
+                ]);
+                c
+            }
+            None => Command::new("/usr/bin/python3"),
+        };
+        let mut child = command
             .arg(workspace_root().join("tests/fixtures/mock_behaviord.py"))
             .arg(&script)
             .arg(&calls)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+            .env("DBUS_SYSTEM_BUS_ADDRESS", address)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
