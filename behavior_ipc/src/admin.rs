@@ -26,6 +26,24 @@ pub struct Status {
     pub active_handles: u32,
     /// The daemon runs with `--test-input` (`org.behaviord.Test1` exported).
     pub test_input: bool,
+    /// Keyboards being read (0 with `--test-input`).
+    pub keyboards: u32,
+    /// Sessions under continuous authentication.
+    pub sessions: Vec<MonitoredSession>,
+}
+
+/// One session the monitor watches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
+pub struct MonitoredSession {
+    /// logind session id.
+    pub session: String,
+    pub user: String,
+    pub seat: String,
+    /// `learning N/M`, `monitoring`, `grace`, `paused`, `locked` or `terminated`.
+    pub phase: String,
+    /// Current risk (about 1 for the user's own typing); negative until a window was scored.
+    pub risk: f64,
+    pub keystrokes: u64,
 }
 
 /// One user as the daemon knows them. Times are ms since the Unix epoch, 0 for "none".

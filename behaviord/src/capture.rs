@@ -148,10 +148,18 @@ impl Captures {
     }
 }
 
-/// The capture loop: runs until every sender is gone.
-pub async fn run(mut rx: mpsc::UnboundedReceiver<KeyEvent>, captures: std::sync::Arc<Captures>) {
+/// The capture loop: runs until every sender is gone. Every event also goes to `forward`
+/// (the session monitor) while it listens.
+pub async fn run(
+    mut rx: mpsc::UnboundedReceiver<KeyEvent>,
+    captures: std::sync::Arc<Captures>,
+    mut forward: Option<mpsc::UnboundedSender<KeyEvent>>,
+) {
     while let Some(ev) = rx.recv().await {
         captures.feed(ev);
+        if forward.as_ref().is_some_and(|f| f.send(ev).is_err()) {
+            forward = None;
+        }
         captures.processed.send_modify(|n| *n += 1);
     }
 }
@@ -231,12 +239,15 @@ mod tests {
     async fn run_counts_processed_events() {
         let c = std::sync::Arc::new(Captures::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, c.clone()));
+        let (fwd, mut monitor) = mpsc::unbounded_channel();
+        tokio::spawn(run(rx, c.clone(), Some(fwd)));
         c.open("h", 0);
         let target = c.count_sent(2);
         tx.send(ev(30, true, 0)).unwrap();
         tx.send(ev(30, false, 50)).unwrap();
         assert!(c.wait_processed(target, Duration::from_secs(2)).await);
         assert_eq!(c.take("h", 0).unwrap().keys.len(), 1);
+        assert_eq!(monitor.recv().await.map(|e| e.pressed), Some(true));
+        assert_eq!(monitor.recv().await.map(|e| e.pressed), Some(false));
     }
 }

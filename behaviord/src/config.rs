@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use behavior_core::monitor::MonitorConfig;
 use serde::{Deserialize, Serialize};
 
 /// Where the daemon looks when `--config` is not given.
@@ -77,6 +78,7 @@ pub struct Config {
     pub verify: Verify,
     pub lockout: Lockout,
     pub thresholds: Thresholds,
+    pub session: Session,
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
 }
@@ -130,10 +132,26 @@ pub struct Thresholds {
     /// accepted when its score is at most this; 1 is "as far from the pattern as the user's
     /// own enrollment typings are from each other". Larger is more lenient.
     pub accept: f64,
-    /// Session monitor: score past which the session is locked.
+    /// Session monitor: risk at which the session is locked (`behavior_core::monitor`'s
+    /// scale: about 1 for the user's own typing).
     pub step_up: f64,
-    /// Session monitor: score past which the session is terminated.
+    /// Session monitor: risk at which the session is terminated.
     pub logout: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Session {
+    /// Keep checking the typing of enrolled users' active local sessions.
+    pub monitor: bool,
+    /// Keystrokes of ordinary typing that build a user's session profile.
+    pub learning_keystrokes: u32,
+    /// Keystrokes in the scored sliding window.
+    pub window: u32,
+    /// No step-up or logout for this long after an unlock.
+    pub grace_seconds: u32,
+    /// The window starts afresh after this long without typing.
+    pub idle_reset_seconds: u32,
 }
 
 /// `[[rule]]`: the first rule whose every given list matches decides the journey. An empty
@@ -166,7 +184,21 @@ impl Default for Config {
             verify: Verify::default(),
             lockout: Lockout::default(),
             thresholds: Thresholds::default(),
+            session: Session::default(),
             rules: Vec::new(),
+        }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Session {
+        let m = MonitorConfig::default();
+        Session {
+            monitor: true,
+            learning_keystrokes: m.learning_keystrokes as u32,
+            window: m.window as u32,
+            grace_seconds: (m.grace_ms / 1000) as u32,
+            idle_reset_seconds: (m.idle_reset_ms / 1000) as u32,
         }
     }
 }
@@ -214,8 +246,8 @@ impl Default for Thresholds {
     fn default() -> Thresholds {
         Thresholds {
             accept: behavior_core::fixed::Params::default().accept,
-            step_up: 0.6,
-            logout: 0.85,
+            step_up: MonitorConfig::default().step_up.unwrap_or(1.7),
+            logout: MonitorConfig::default().logout.unwrap_or(3.0),
         }
     }
 }
@@ -314,6 +346,11 @@ pub const SETTABLE: &[&str] = &[
     "thresholds.accept",
     "thresholds.step_up",
     "thresholds.logout",
+    "session.monitor",
+    "session.learning_keystrokes",
+    "session.window",
+    "session.grace_seconds",
+    "session.idle_reset_seconds",
 ];
 
 impl Config {
@@ -393,13 +430,44 @@ impl Config {
             }
         }
         range("thresholds.accept", self.thresholds.accept, 0.1, 10.0)?;
-        range("thresholds.step_up", self.thresholds.step_up, 0.0, 1.0)?;
-        range("thresholds.logout", self.thresholds.logout, 0.0, 1.0)?;
+        range("thresholds.step_up", self.thresholds.step_up, 0.1, 100.0)?;
+        range("thresholds.logout", self.thresholds.logout, 0.1, 100.0)?;
         if self.thresholds.logout < self.thresholds.step_up {
             return Err((
                 "thresholds.logout".into(),
                 "must not be below thresholds.step_up".into(),
             ));
+        }
+        range("session.window", self.session.window, 10, 10_000)?;
+        range(
+            "session.learning_keystrokes",
+            self.session.learning_keystrokes,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "session.grace_seconds",
+            self.session.grace_seconds,
+            0,
+            86_400,
+        )?;
+        range(
+            "session.idle_reset_seconds",
+            self.session.idle_reset_seconds,
+            1,
+            86_400,
+        )?;
+        if let Err(e) = self.monitor_config().validate() {
+            let key = match e {
+                behavior_core::monitor::MonitorConfigError::Learning { .. } => {
+                    "session.learning_keystrokes"
+                }
+                behavior_core::monitor::MonitorConfigError::Threshold { .. } => {
+                    "thresholds.step_up"
+                }
+                _ => "session.window",
+            };
+            return Err((key.into(), e.to_string()));
         }
         for rule in &self.rules {
             let lists = [&rule.users, &rule.groups, &rule.services, &rule.ttys];
@@ -408,6 +476,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The session monitor's settings.
+    pub fn monitor_config(&self) -> MonitorConfig {
+        let d = MonitorConfig::default();
+        let window = self.session.window as usize;
+        MonitorConfig {
+            learning_keystrokes: self.session.learning_keystrokes as usize,
+            window,
+            step: d.step.min(window),
+            memory: d.memory.max(d.step.min(window)),
+            step_up: Some(self.thresholds.step_up),
+            logout: Some(self.thresholds.logout),
+            grace_ms: u64::from(self.session.grace_seconds) * 1000,
+            idle_reset_ms: u64::from(self.session.idle_reset_seconds) * 1000,
+            params: d.params,
+        }
     }
 
     /// Lockout duration in milliseconds.

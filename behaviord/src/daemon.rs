@@ -166,7 +166,13 @@ fn return_large_allocations() {
 
 async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(capture::run(rx, state.captures.clone()));
+    let monitoring = state.config().session.monitor;
+    let (monitor_tx, monitor_rx) = mpsc::unbounded_channel();
+    tokio::spawn(capture::run(
+        rx,
+        state.captures.clone(),
+        monitoring.then_some(monitor_tx),
+    ));
 
     let mut builder = zbus::connection::Builder::system()
         .map_err(|e| format!("system bus: {e}"))?
@@ -259,6 +265,22 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
         eprintln!("behaviord: WARNING: {warn}");
         state.syslog.warning(warn);
         notes.push_str(" (test input)");
+    }
+    if monitoring {
+        match crate::monitoring::start(state.clone(), conn.clone(), monitor_rx).await {
+            Ok(monitor) => {
+                notes.push_str(&format!(
+                    ", monitoring {} session(s)",
+                    monitor.status().len()
+                ));
+                state.set_monitor(monitor);
+            }
+            Err(e) => {
+                let warn = format!("session monitoring is off: {e}");
+                eprintln!("behaviord: WARNING: {warn}");
+                state.syslog.warning(&warn);
+            }
+        }
     }
     if !test_input {
         // Real keyboards; without them the daemon still serves (PINs, admin) and says why.

@@ -146,8 +146,38 @@ fn run(cli: Cli) -> Result<(), String> {
                     s.active_handles.to_string(),
                 ],
                 vec!["test input".into(), yes_no(s.test_input)],
+                vec!["keyboards".into(), s.keyboards.to_string()],
+                vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
             print!("{}", table(&["STATUS", "VALUE"], &rows));
+            if !s.sessions.is_empty() {
+                let rows: Vec<Vec<String>> = s
+                    .sessions
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.session.clone(),
+                            m.user.clone(),
+                            m.seat.clone(),
+                            m.phase.clone(),
+                            if m.risk < 0.0 {
+                                "-".into()
+                            } else {
+                                format!("{:.2}", m.risk)
+                            },
+                            m.keystrokes.to_string(),
+                        ]
+                    })
+                    .collect();
+                println!();
+                print!(
+                    "{}",
+                    table(
+                        &["SESSION", "USER", "SEAT", "PHASE", "RISK", "KEYSTROKES"],
+                        &rows
+                    )
+                );
+            }
         }
         Command::Users(out) => {
             let users = admin(&conn)?.users().map_err(d)?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use behavior_ipc::admin::{
-    Event as IpcEvent, EventFilter, Policy, Rule, Setting, Status, UserInfo,
+    Event as IpcEvent, EventFilter, MonitoredSession, Policy, Rule, Setting, Status, UserInfo,
 };
 use behavior_ipc::Error;
 use zbus::message::Header;
@@ -20,6 +20,18 @@ use crate::store::{EventQuery, UserRow};
 const SOURCE: &str = "behaviorctl";
 /// Most events one `Events` call returns.
 const MAX_EVENTS: u32 = 1000;
+
+fn phase_name(phase: &behavior_core::monitor::Phase) -> String {
+    use behavior_core::monitor::Phase;
+    match phase {
+        Phase::Learning { keystrokes, needed } => format!("learning {keystrokes}/{needed}"),
+        Phase::Monitoring => "monitoring".into(),
+        Phase::Grace { .. } => "grace".into(),
+        Phase::Paused => "paused".into(),
+        Phase::Locked => "locked".into(),
+        Phase::Terminated => "terminated".into(),
+    }
+}
 
 pub struct AdminObject {
     pub state: Arc<State>,
@@ -82,6 +94,19 @@ impl AdminObject {
             events: events as u64,
             active_handles: st.active_sessions() as u32,
             test_input: st.test_input,
+            keyboards: st.keyboards() as u32,
+            sessions: st
+                .monitored_sessions()
+                .into_iter()
+                .map(|s| MonitoredSession {
+                    phase: phase_name(&s.phase),
+                    risk: s.risk.unwrap_or(-1.0),
+                    session: s.session,
+                    user: s.user,
+                    seat: s.seat,
+                    keystrokes: s.keystrokes,
+                })
+                .collect(),
         })
     }
 

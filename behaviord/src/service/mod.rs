@@ -69,6 +69,8 @@ pub struct State {
     pub test_input: bool,
     /// The evdev reader, when it runs.
     input: OnceLock<crate::input::InputHandle>,
+    /// The session monitor, when it runs.
+    monitor: OnceLock<crate::session::MonitorHandle>,
 }
 
 /// Counts a call in progress; refuses new calls once the daemon is stopping.
@@ -107,6 +109,7 @@ impl State {
             started_at_ms: now_ms(),
             test_input,
             input: OnceLock::new(),
+            monitor: OnceLock::new(),
         }
     }
 
@@ -117,6 +120,15 @@ impl State {
 
     pub fn set_input(&self, input: crate::input::InputHandle) {
         let _ = self.input.set(input);
+    }
+
+    pub fn set_monitor(&self, monitor: crate::session::MonitorHandle) {
+        let _ = self.monitor.set(monitor);
+    }
+
+    /// The monitored sessions now (empty without the monitor).
+    pub fn monitored_sessions(&self) -> Vec<crate::session::SessionStatus> {
+        self.monitor.get().map_or_else(Vec::new, |m| m.status())
     }
 
     /// Events the evdev reader lost so far (0 without a reader).
