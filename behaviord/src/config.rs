@@ -312,6 +312,25 @@ pub fn parse_with_overrides(
     Ok(config)
 }
 
+/// The file with every stored override it admits, applied in order; the refused ones are
+/// returned with the reason (an override can go stale when the file changes). `Err` only
+/// when the file itself is invalid.
+pub fn effective(
+    text: &str,
+    overrides: &[(String, String)],
+) -> Result<(Config, Vec<(String, String)>), ConfigError> {
+    let mut usable: Vec<(String, String)> = Vec::new();
+    let mut refused = Vec::new();
+    for o in overrides {
+        usable.push(o.clone());
+        if let Err(e) = parse_with_overrides(text, &usable) {
+            usable.pop();
+            refused.push((o.0.clone(), e.reason));
+        }
+    }
+    Ok((parse_with_overrides(text, &usable)?, refused))
+}
+
 /// Reads and parses `path`.
 pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Config, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
@@ -633,6 +652,21 @@ journey = "pin"
 
         let e = parse("[verify]\nmax_tries = \"three\"\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn stale_overrides_are_set_aside() {
+        let overrides = vec![
+            ("pin.length".to_string(), "8".to_string()),
+            ("thresholds.logout".to_string(), "1.0".to_string()),
+            ("enrollment.pin".to_string(), "true".to_string()),
+        ];
+        // logout below the file's step_up: refused, the others apply.
+        let (c, refused) = effective("[thresholds]\nstep_up = 2.0\n", &overrides).unwrap();
+        assert_eq!((c.pin.length, c.enrollment.pin), (8, true));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, "thresholds.logout");
+        assert!(effective("bogus = 1", &overrides).is_err());
     }
 
     #[test]

@@ -108,20 +108,14 @@ pub fn run(opts: Options) -> Result<(), String> {
     let _lock = prepare_state_dir(&opts.state_dir)?;
     let store = Store::open(&opts.state_dir).map_err(|e| e.to_string())?;
 
-    // Stored overrides win over the file; one that the file no longer admits is ignored
+    // Stored overrides win over the file; one that the file no longer admits is set aside
     // (and said), never fatal.
     let overrides = store.settings().map_err(|e| e.to_string())?;
-    let mut usable = Vec::new();
-    for o in overrides {
-        let mut trial = usable.clone();
-        trial.push(o.clone());
-        match config::parse_with_overrides(&file_text, &trial) {
-            Ok(_) => usable = trial,
-            Err(e) => eprintln!("behaviord: ignoring stored setting {}: {}", o.0, e.reason),
-        }
-    }
-    let config = config::parse_with_overrides(&file_text, &usable)
+    let (config, refused) = config::effective(&file_text, &overrides)
         .map_err(|e| format!("{}: {e}", opts.config.display()))?;
+    for (key, reason) in refused {
+        eprintln!("behaviord: ignoring the stored setting {key}: {reason}");
+    }
 
     let syslog = match Syslog::connect(opts.syslog_socket.as_deref()) {
         Ok(s) => s,

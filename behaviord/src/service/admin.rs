@@ -296,8 +296,11 @@ impl AdminObject {
         overrides.retain(|(k, _)| k != key);
         overrides.push((key.to_string(), value.to_string()));
         // Checked exactly as the file is, before anything is stored.
-        config::parse_with_overrides(st.file_text(), &overrides)
+        let (_, refused) = config::effective(st.file_text(), &overrides)
             .map_err(|e| Error::InvalidArgument(e.reason))?;
+        if let Some((_, reason)) = refused.iter().find(|(k, _)| k == key) {
+            return Err(Error::InvalidArgument(reason.clone()));
+        }
         st.commit(|tx, audit| {
             tx.set_setting(key, value, audit.now)?;
             audit.log(

@@ -155,7 +155,7 @@ impl State {
     /// Rebuilds the effective configuration from the file and the stored overrides.
     pub(crate) fn reload_overrides(&self) -> Result<(), Error> {
         let overrides = self.store.settings().map_err(|e| self.storage(e))?;
-        let config = config::parse_with_overrides(&self.file_text, &overrides)
+        let (config, _) = config::effective(&self.file_text, &overrides)
             .map_err(|e| Error::InvalidArgument(e.reason))?;
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
         Ok(())
@@ -307,7 +307,13 @@ impl State {
     ) -> Result<(), Error> {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        map.retain(|_, e| e.deadline > now);
+        map.retain(|handle, e| {
+            let live = e.deadline > now;
+            if !live {
+                self.captures.close(handle);
+            }
+            live
+        });
         if map.len() >= MAX_SESSIONS {
             return Err(Error::Unavailable(
                 "too many authentications in progress".into(),
