@@ -46,6 +46,8 @@ pub struct Captured {
 
 pub struct Captures {
     windows: Mutex<HashMap<String, Window>>,
+    /// Where every event also goes (the session monitor), while it listens.
+    forward: Mutex<Option<mpsc::UnboundedSender<KeyEvent>>>,
     /// Events sent into the channel by [`Captures::sender`] users that count themselves.
     sent: AtomicU64,
     processed: watch::Sender<u64>,
@@ -55,6 +57,7 @@ impl Default for Captures {
     fn default() -> Captures {
         Captures {
             windows: Mutex::new(HashMap::new()),
+            forward: Mutex::new(None),
             sent: AtomicU64::new(0),
             processed: watch::channel(0).0,
         }
@@ -64,6 +67,19 @@ impl Default for Captures {
 impl Captures {
     fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends every event from now on to `to` as well (replacing any earlier listener), or to
+    /// nobody else.
+    pub fn set_forward(&self, to: Option<mpsc::UnboundedSender<KeyEvent>>) {
+        *self.forward.lock().unwrap_or_else(|p| p.into_inner()) = to;
+    }
+
+    fn forward(&self, ev: KeyEvent) {
+        let mut f = self.forward.lock().unwrap_or_else(|p| p.into_inner());
+        if f.as_ref().is_some_and(|tx| tx.send(ev).is_err()) {
+            *f = None;
+        }
     }
 
     /// Starts a fresh window for `handle` (discarding any earlier one); `lost` is the input
@@ -148,18 +164,12 @@ impl Captures {
     }
 }
 
-/// The capture loop: runs until every sender is gone. Every event also goes to `forward`
-/// (the session monitor) while it listens.
-pub async fn run(
-    mut rx: mpsc::UnboundedReceiver<KeyEvent>,
-    captures: std::sync::Arc<Captures>,
-    mut forward: Option<mpsc::UnboundedSender<KeyEvent>>,
-) {
+/// The capture loop: runs until every sender is gone. Every event also goes to the
+/// listener of [`Captures::set_forward`].
+pub async fn run(mut rx: mpsc::UnboundedReceiver<KeyEvent>, captures: std::sync::Arc<Captures>) {
     while let Some(ev) = rx.recv().await {
         captures.feed(ev);
-        if forward.as_ref().is_some_and(|f| f.send(ev).is_err()) {
-            forward = None;
-        }
+        captures.forward(ev);
         captures.processed.send_modify(|n| *n += 1);
     }
 }
@@ -240,7 +250,8 @@ mod tests {
         let c = std::sync::Arc::new(Captures::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let (fwd, mut monitor) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, c.clone(), Some(fwd)));
+        c.set_forward(Some(fwd));
+        tokio::spawn(run(rx, c.clone()));
         c.open("h", 0);
         let target = c.count_sent(2);
         tx.send(ev(30, true, 0)).unwrap();

@@ -160,13 +160,7 @@ fn return_large_allocations() {
 
 async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let monitoring = state.config().session.monitor;
-    let (monitor_tx, monitor_rx) = mpsc::unbounded_channel();
-    tokio::spawn(capture::run(
-        rx,
-        state.captures.clone(),
-        monitoring.then_some(monitor_tx),
-    ));
+    tokio::spawn(capture::run(rx, state.captures.clone()));
 
     let mut builder = zbus::connection::Builder::system()
         .map_err(|e| format!("system bus: {e}"))?
@@ -260,20 +254,14 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
         state.syslog.warning(warn);
         notes.push_str(" (test input)");
     }
-    if monitoring {
-        match crate::monitoring::start(state.clone(), conn.clone(), monitor_rx).await {
-            Ok(monitor) => {
-                notes.push_str(&format!(
-                    ", monitoring {} session(s)",
-                    monitor.status().len()
-                ));
-                state.set_monitor(monitor);
-            }
-            Err(e) => {
-                let warn = format!("session monitoring is off: {e}");
-                eprintln!("behaviord: WARNING: {warn}");
-                state.syslog.warning(&warn);
-            }
+    match crate::monitoring::restart(state.clone()).await {
+        Ok(note) => {
+            notes.push_str(", ");
+            notes.push_str(&note);
+        }
+        Err(warn) => {
+            eprintln!("behaviord: WARNING: {warn}");
+            state.syslog.warning(&warn);
         }
     }
     if !test_input {

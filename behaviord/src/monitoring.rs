@@ -8,11 +8,8 @@ use behavior_core::free::Profile;
 use tokio::sync::mpsc;
 
 use crate::audit::Event;
-use crate::keyevent::KeyEvent;
 use crate::service::{now_ms, State};
-use crate::session::{
-    self, MonitorHandle, MonitorSettings, ProfileStore, ReportKind, SessionReport,
-};
+use crate::session::{self, MonitorSettings, ProfileStore, ReportKind, SessionReport};
 
 const SOURCE: &str = "session";
 
@@ -40,13 +37,20 @@ impl ProfileStore for DbProfiles {
     }
 }
 
-/// Starts monitoring with the current settings; `keys` receives every key event.
-pub async fn start(
-    state: Arc<State>,
-    conn: zbus::Connection,
-    keys: mpsc::UnboundedReceiver<KeyEvent>,
-) -> Result<MonitorHandle, String> {
+/// (Re)starts monitoring with the current settings, or stops it when `session.monitor` is
+/// off: the old monitor (if any) is dropped and the key events go to the new one. Returns a
+/// sentence for the log.
+pub async fn restart(state: Arc<State>) -> Result<String, String> {
+    state.set_monitor(None);
+    state.captures.set_forward(None);
     let config = state.config();
+    if !config.session.monitor {
+        return Ok("session monitoring is off".into());
+    }
+    let conn = state
+        .connection()
+        .ok_or_else(|| "not connected to the bus yet".to_string())?;
+    let (keys_tx, keys) = mpsc::unbounded_channel();
     let settings = MonitorSettings::new(config.monitor_config());
     let (reports_tx, mut reports) = mpsc::unbounded_channel::<SessionReport>();
     let reporter = state.clone();
@@ -60,7 +64,7 @@ pub async fn start(
     let policy: session::MonitorPolicy = Arc::new(move |user: &str| {
         st.config().session.monitor && st.store.template(user).ok().flatten().is_some()
     });
-    session::spawn(
+    let monitor = session::spawn(
         conn,
         keys,
         settings,
@@ -69,7 +73,16 @@ pub async fn start(
         policy,
     )
     .await
-    .map_err(|e| e.to_string())
+    .map_err(|e| format!("session monitoring is off: {e}"))?;
+    let note = format!("monitoring {} session(s)", monitor.status().len());
+    state.set_monitor(Some(monitor));
+    state.captures.set_forward(Some(keys_tx));
+    Ok(note)
+}
+
+/// Settings the monitor takes at its start: changing one restarts it.
+pub fn is_monitor_setting(key: &str) -> bool {
+    key.starts_with("session.") || key == "thresholds.step_up" || key == "thresholds.logout"
 }
 
 /// Records one report: step-up and logout as audit events, the rest to syslog.

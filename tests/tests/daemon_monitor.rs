@@ -139,6 +139,23 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
         table.contains("c1") && table.contains("monitoring"),
         "{table}"
     );
+    // Run-time settings restart the monitor: off, then on again (logind lists c1).
+    assert!(d.ctl(&["set", "session.monitor", "false"]).status.success());
+    assert_eq!(status()["sessions"], serde_json::json!([]));
+    assert!(d
+        .ctl(&["set", "thresholds.step_up", "1.5"])
+        .status
+        .success());
+    assert!(d.ctl(&["unset", "session.monitor"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status()["sessions"][0]["phase"] != "monitoring" {
+        assert!(
+            Instant::now() < deadline,
+            "not monitored again: {}",
+            status()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     assert!(lock_calls(&conn).is_empty(), "locked before anyone typed");
     // Someone else types in the session, sentence after sentence.

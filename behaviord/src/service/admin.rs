@@ -77,6 +77,27 @@ pub(crate) fn user_info(
     })
 }
 
+impl AdminObject {
+    /// Settings the session monitor takes at its start restart it.
+    async fn settings_applied(&self, key: &str) -> Result<(), Error> {
+        if !crate::monitoring::is_monitor_setting(key) {
+            return Ok(());
+        }
+        let st = self.state.clone();
+        let restarted = self
+            .state
+            .rt
+            .spawn(crate::monitoring::restart(st))
+            .await
+            .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))?;
+        match restarted {
+            Ok(note) => self.state.syslog.info(&format!("settings changed: {note}")),
+            Err(warn) => self.state.syslog.warning(&warn),
+        }
+        Ok(())
+    }
+}
+
 #[zbus::interface(name = "org.behaviord.Admin1")]
 impl AdminObject {
     async fn status(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Status, Error> {
@@ -312,7 +333,8 @@ impl AdminObject {
                 "",
             )
         })?;
-        st.reload_overrides()
+        st.reload_overrides()?;
+        self.settings_applied(key).await
     }
 
     async fn unset(&self, #[zbus(header)] hdr: Header<'_>, key: &str) -> Result<(), Error> {
@@ -340,7 +362,8 @@ impl AdminObject {
         if !removed {
             return Err(Error::InvalidArgument(format!("{key} has no override")));
         }
-        st.reload_overrides()
+        st.reload_overrides()?;
+        self.settings_applied(key).await
     }
 
     async fn policy(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Policy, Error> {

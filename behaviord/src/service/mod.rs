@@ -70,7 +70,7 @@ pub struct State {
     /// The evdev reader, when it runs.
     input: OnceLock<crate::input::InputHandle>,
     /// The session monitor, when it runs.
-    monitor: OnceLock<crate::session::MonitorHandle>,
+    monitor: Mutex<Option<crate::session::MonitorHandle>>,
 }
 
 /// Counts a call in progress; refuses new calls once the daemon is stopping.
@@ -109,7 +109,7 @@ impl State {
             started_at_ms: now_ms(),
             test_input,
             input: OnceLock::new(),
-            monitor: OnceLock::new(),
+            monitor: Mutex::new(None),
         }
     }
 
@@ -122,13 +122,23 @@ impl State {
         let _ = self.input.set(input);
     }
 
-    pub fn set_monitor(&self, monitor: crate::session::MonitorHandle) {
-        let _ = self.monitor.set(monitor);
+    /// Replaces the running session monitor (dropping the old one stops it).
+    pub fn set_monitor(&self, monitor: Option<crate::session::MonitorHandle>) {
+        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = monitor;
     }
 
     /// The monitored sessions now (empty without the monitor).
     pub fn monitored_sessions(&self) -> Vec<crate::session::SessionStatus> {
-        self.monitor.get().map_or_else(Vec::new, |m| m.status())
+        self.monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or_else(Vec::new, |m| m.status())
+    }
+
+    /// The bus connection (set once serving).
+    pub fn connection(&self) -> Option<zbus::Connection> {
+        self.conn.get().cloned()
     }
 
     /// Events the evdev reader lost so far (0 without a reader).
