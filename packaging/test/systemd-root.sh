@@ -106,7 +106,7 @@ printf '%q ' "$@" >"$work/cmd"
 install -m 0755 /dev/null "$r/results.sh"
 {
     echo '#!/bin/bash'
-    echo 'export BEHAVIORD_THROWAWAY_ROOT=1 DEBIAN_FRONTEND=noninteractive'
+    echo 'export BEHAVIORD_THROWAWAY_ROOT=1 DEBIAN_FRONTEND=noninteractive HOME=/root'
     echo 'cd /results'
     printf 'rc=0; '; cat "$work/cmd"; echo '>>/results/out.log 2>&1 || rc=$?'
     echo 'echo "$rc" >/results/status'

@@ -74,7 +74,10 @@ fn build_deb(outdir: &Path, version: Option<&str>) -> PathBuf {
     built("behaviorctl");
     built("libpam_behavior.so");
     let mut cmd = Command::new(workspace_root().join("packaging/deb/build-deb.sh"));
-    cmd.env("PROFILE", "debug").env("OUTDIR", outdir);
+    // gzip -1: the release's xz takes seconds per build on debug binaries.
+    cmd.env("PROFILE", "debug")
+        .env("OUTDIR", outdir)
+        .env("COMPRESS", "gzip");
     if let Some(v) = version {
         cmd.env("VERSION", v);
     }
@@ -639,4 +642,63 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
     );
     assert!(out.status.success(), "under systemd:\n{log}");
     assert_eq!(stdout.lines().last(), Some("SYSTEMD OK"), "{log}");
+}
+
+#[test]
+fn install_script_installs_and_starts_the_daemon_under_systemd() {
+    if !is_root() {
+        eprintln!("not root: scripts/install.sh under systemd not tested (needs namespaces)");
+        return;
+    }
+    let root = workspace_root();
+    let dir = scratch_dir();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    let mut cmd = Command::new(root.join("packaging/test/systemd-root.sh"));
+    for d in [root.clone(), home.join(".cargo"), home.join(".rustup")] {
+        if d.is_dir() {
+            cmd.arg("--dir").arg(d);
+        }
+    }
+    let script = format!(
+        "cd '{}' && PROFILE=debug scripts/install.sh && systemctl is-active behaviord.service && behaviorctl status",
+        root.display()
+    );
+    let out = cmd
+        .arg(&results)
+        .args(["/bin/bash", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "install.sh under systemd:\n{log}");
+    assert!(
+        stdout.contains("the daemon is running"),
+        "install.sh did not report the running daemon:\n{log}"
+    );
+}
+
+#[test]
+fn try_script_runs_the_daemon_on_a_private_bus() {
+    if !is_root() {
+        eprintln!("not root: scripts/try.sh not tested (the daemon needs root)");
+        return;
+    }
+    built("behaviord");
+    let out = Command::new(workspace_root().join("scripts/try.sh"))
+        .args(["--", "behaviorctl", "status", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "try.sh:\n{log}");
+    let status: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("behaviorctl status --json: {e}:\n{log}"));
+    // The daemon answering is try.sh's, on its temporary state, never the system's.
+    let db = status["database"].as_str().unwrap_or_default();
+    assert!(
+        db.starts_with("/tmp/behaviord-try."),
+        "try.sh's daemon uses {db:?}:\n{log}"
+    );
 }
