@@ -95,7 +95,9 @@ echo "== the sandbox, probed from inside the unit (ExecStart= swapped, all else 
 if [ -x /results/sandbox-probe.py ]; then
     dropin=/etc/systemd/system/$unit.d/probe.conf
     mkdir -p "$(dirname "$dropin")"
-    printf '[Service]\nType=oneshot\nRestart=no\nExecStart=\nExecStart=/results/sandbox-probe.py\n' >"$dropin"
+    # logind too, so that the probe can check the calls session monitoring makes.
+    systemctl start systemd-logind.service || fail "systemd-logind does not start here"
+    printf '[Service]\nType=oneshot\nRestart=no\nEnvironment=PROBE_LOGIND=1\nExecStart=\nExecStart=/results/sandbox-probe.py\n' >"$dropin"
     systemctl daemon-reload
     systemctl restart "$unit" || fail "the sandbox probe did not run"
     [ -f /var/lib/behaviord/probe.out ] || fail "the sandbox probe wrote no results"

@@ -702,3 +702,74 @@ fn try_script_runs_the_daemon_on_a_private_bus() {
         "try.sh's daemon uses {db:?}:\n{log}"
     );
 }
+
+/// A man page rendered as plain text on very long lines (no wrapping, no hyphenation).
+fn rendered(page: &str) -> String {
+    stdout(
+        Command::new("man")
+            .args(["-E", "UTF-8", "-l"])
+            .arg(workspace_root().join("packaging/man").join(page))
+            .env("MANWIDTH", "1000")
+            .env("LC_ALL", "C.UTF-8")
+            .env_remove("MAN_KEEP_FORMATTING"),
+    )
+}
+
+#[test]
+fn man_pages_cover_every_command_option_and_setting() {
+    // behaviorctl(1): every subcommand of `behaviorctl --help` is a tagged entry.
+    let help = stdout(Command::new(built("behaviorctl")).arg("--help"));
+    let page = rendered("behaviorctl.1");
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(
+        commands.len() > 5,
+        "no commands in behaviorctl --help:\n{help}"
+    );
+    for c in commands {
+        assert!(
+            page.lines().any(|l| l.split_whitespace().next() == Some(c)),
+            "behaviorctl.1 does not document `behaviorctl {c}`"
+        );
+    }
+
+    // behaviord(8): every long option of `behaviord --help`.
+    let help = stdout(Command::new(built("behaviord")).arg("--help"));
+    let page = rendered("behaviord.8");
+    for option in help.split_whitespace().filter(|w| w.starts_with("--")) {
+        let option = option.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        if option == "--help" || option == "--version" {
+            continue;
+        }
+        assert!(
+            page.contains(option),
+            "behaviord.8 does not document {option}"
+        );
+    }
+
+    // behaviord.toml(5): every section and key of the shipped etc/behaviord.toml.
+    let Ok(toml) = std::fs::read_to_string(workspace_root().join("etc/behaviord.toml")) else {
+        return;
+    };
+    let page = rendered("behaviord.toml.5");
+    for line in toml.lines().filter(|l| !l.starts_with('#')) {
+        let name = if let Some(section) = line.strip_prefix('[') {
+            section.trim_end_matches(']')
+        } else if let Some((key, _)) = line.split_once('=') {
+            key.trim()
+        } else {
+            continue;
+        };
+        assert!(
+            page.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|w| w == name),
+            "behaviord.toml.5 does not document `{name}`"
+        );
+    }
+}
