@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The package under a running systemd: the postinst starts the hardened unit, the daemon
 # serves its bus name from inside the sandbox, the installed CLI and PAM module reach it, bus
-# activation starts it, upgrade restarts it, remove stops it, purge cleans its state.
+# activation starts it, pamtester enrolls and logs in through an installed service file (with
+# recorded typings), the sandbox holds, upgrade restarts it, remove stops it, purge cleans.
 # Changes the system, so it runs only inside systemd-root.sh:
 #
-#   packaging/test/systemd-root.sh DIR DIR/systemd-checks.sh OLD.deb NEW.deb
+#   packaging/test/systemd-root.sh DIR /results/systemd-checks.sh OLD.deb NEW.deb
+#
+# DIR (mounted at /results) also holds sandbox-probe.py, pamtester-e2e.py and
+# iiitbh_two_subjects.jsonl.
 #
 # Prints "SYSTEMD OK" as its last line on success.
 set -euo pipefail
@@ -90,6 +94,31 @@ dbus-send --system --print-reply --dest=org.behaviord.Behavior1 /org/behaviord \
 settle
 serving
 behaviorctl status >/dev/null || fail "behaviorctl status after activation"
+
+echo "== pamtester through an installed service file: enrollment, genuine, impostor, wrong PIN"
+# Recorded typings stand in for a keyboard: the daemon runs with --test-input (a drop-in that
+# changes only ExecStart=) and pamtester-e2e.py injects them when the phrase is shown.
+useradd -M behaviore2e || fail "useradd"
+testinput=/etc/systemd/system/$unit.d/test-input.conf
+mkdir -p "$(dirname "$testinput")"
+printf '[Service]\nExecStart=\nExecStart=/usr/sbin/behaviord --test-input\n' >"$testinput"
+systemctl daemon-reload
+systemctl restart "$unit"
+settle
+serving
+for setting in "phrase .xat17padn" "enrollment.behavior true" "enrollment.pin true"; do
+    # shellcheck disable=SC2086 # two words on purpose
+    behaviorctl set $setting >/dev/null || fail "behaviorctl set $setting"
+done
+echo "auth required pam_behavior.so" >/etc/pam.d/behavior-e2e
+/results/pamtester-e2e.py behavior-e2e behaviore2e /results/iiitbh_two_subjects.jsonl \
+    subject2 subject4 || fail "pamtester end to end (see above)"
+rm /etc/pam.d/behavior-e2e "$testinput"
+for key in phrase enrollment.behavior enrollment.pin; do behaviorctl unset "$key" >/dev/null; done
+systemctl daemon-reload
+systemctl restart "$unit"
+settle
+serving
 
 echo "== the sandbox, probed from inside the unit (ExecStart= swapped, all else kept)"
 if [ -x /results/sandbox-probe.py ]; then

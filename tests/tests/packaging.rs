@@ -618,12 +618,14 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
     std::fs::create_dir(&results).unwrap();
     std::fs::copy(&old, results.join("old.deb")).unwrap();
     std::fs::copy(&new, results.join("new.deb")).unwrap();
-    for script in ["systemd-checks.sh", "sandbox-probe.py"] {
-        std::fs::copy(
-            workspace_root().join("packaging/test").join(script),
-            results.join(script),
-        )
-        .unwrap();
+    for file in [
+        "packaging/test/systemd-checks.sh",
+        "packaging/test/sandbox-probe.py",
+        "packaging/test/pamtester-e2e.py",
+        "tests/fixtures/iiitbh_two_subjects.jsonl",
+    ] {
+        let from = workspace_root().join(file);
+        std::fs::copy(&from, results.join(from.file_name().unwrap())).unwrap();
     }
     let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
         .arg(&results)
