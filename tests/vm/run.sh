@@ -37,54 +37,60 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9  # concurrent test runs share the cache
 
-# 1. Debian's kernel and modules, extracted from the .deb once.
-if [ ! -f "$cache/kernel/ok" ]; then
+# Modules the guest loads (their dependencies come along).
+modules="virtio_pci 9pnet_virtio 9p overlay evdev uinput"
+
+# 1. Debian's kernel and the modules the guest needs, extracted from the .deb once; the rest
+#    of the package (400 MB) is not kept.
+if [ "$(cat "$cache/kernel/ok" 2>/dev/null)" != "$modules" ]; then
   command -v apt-get >/dev/null || die "apt-get is missing: the VM kernel comes from Debian's archive"
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1/ {print $2; exit}')
   [ -n "$pkg" ] || die "apt-cache knows no linux-image-6.1 package (Debian 12 apt sources needed; try apt-get update)"
-  rm -rf "$cache/kernel" "$cache/dl" && mkdir -p "$cache/dl"
+  rm -rf "$cache/kernel" "$cache/kernel.tmp" "$cache/dl" && mkdir -p "$cache/dl" "$cache/kernel.tmp/ko"
   (cd "$cache/dl" && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed"
-  dpkg -x "$cache"/dl/*.deb "$cache/kernel.tmp"
-  kver=$(ls "$cache/kernel.tmp/lib/modules")
-  depmod -b "$cache/kernel.tmp" "$kver"
-  cp "$cache/kernel.tmp/boot/vmlinuz-$kver" "$cache/kernel.tmp/vmlinuz"
-  echo "$kver" >"$cache/kernel.tmp/version"
-  rm -rf "$cache/dl"
-  touch "$cache/kernel.tmp/ok"
-  mv "$cache/kernel.tmp" "$cache/kernel"
-fi
-kver=$(cat "$cache/kernel/version")
-mods="$cache/kernel/lib/modules/$kver"
-
-# 2. The initramfs: busybox, /init, and the modules in dependency order. Rebuilt when the
-#    kernel or this script changes.
-stamp="$kver $(sha256sum "$here/run.sh" "$here/init.sh" | sha256sum | cut -c1-16)"
-if [ ! -f "$cache/initrd.gz" ] || [ "$(cat "$cache/initrd.stamp" 2>/dev/null)" != "$stamp" ]; then
+  deb="$cache/dl/deb"
+  dpkg -x "$cache"/dl/*.deb "$deb"
+  kver=$(ls "$deb/lib/modules")
+  depmod -b "$deb" "$kver"
+  mods="$deb/lib/modules/$kver"
   order=()
-  add_module() {  # $1: module path relative to $mods, dependencies first
-    local m=$1 dep
+  add_module() {  # $1: module path relative to $mods; dependencies first
+    local m=$1 dep seen
     for seen in "${order[@]}"; do [ "$seen" = "$m" ] && return 0; done
     for dep in $(awk -v m="$m:" '$1 == m { $1 = ""; print }' "$mods/modules.dep"); do
       add_module "$dep"
     done
     order+=("$m")
   }
-  for name in virtio_pci 9pnet_virtio 9p overlay evdev uinput; do
+  for name in $modules; do
     path=$(awk -F: -v n="/$name.ko" 'substr($1, length($1) - length(n) + 1) == n { print $1; exit }' "$mods/modules.dep")
     [ -n "$path" ] || die "module $name not found in $kver"
     add_module "$path"
   done
-  stage=$(mktemp -d)
-  trap 'rm -rf "$stage"' EXIT
-  mkdir -p "$stage/bin" "$stage/modules"
+  for m in "${order[@]}"; do
+    cp "$mods/$m" "$cache/kernel.tmp/ko/"
+    basename "$m" >>"$cache/kernel.tmp/ko/order"
+  done
+  cp "$deb/boot/vmlinuz-$kver" "$cache/kernel.tmp/vmlinuz"
+  echo "$kver" >"$cache/kernel.tmp/version"
+  echo "$modules" >"$cache/kernel.tmp/ok"
+  rm -rf "$cache/dl"
+  mv "$cache/kernel.tmp" "$cache/kernel"
+fi
+kver=$(cat "$cache/kernel/version")
+
+# 2. The initramfs: busybox, /init, and the modules in load order. Rebuilt when the kernel or
+#    these scripts change.
+stamp="$kver $(sha256sum "$here/run.sh" "$here/init.sh" | sha256sum | cut -c1-16)"
+if [ ! -f "$cache/initrd.gz" ] || [ "$(cat "$cache/initrd.stamp" 2>/dev/null)" != "$stamp" ]; then
+  stage="$cache/initrd.stage"
+  rm -rf "$stage" && mkdir -p "$stage/bin"
   cp "$busybox" "$stage/bin/busybox"
   cp "$here/init.sh" "$stage/init"
   chmod 755 "$stage/init"
-  for m in "${order[@]}"; do
-    cp "$mods/$m" "$stage/modules/"
-    basename "$m" >>"$stage/modules/order"
-  done
+  cp -r "$cache/kernel/ko" "$stage/modules"
   (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initrd.gz.tmp"
+  rm -rf "$stage"
   mv "$cache/initrd.gz.tmp" "$cache/initrd.gz"
   echo "$stamp" >"$cache/initrd.stamp"
 fi
