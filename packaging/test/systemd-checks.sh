@@ -75,9 +75,13 @@ behaviorctl status >/dev/null || fail "behaviorctl status"
 echo "auth required pam_behavior.so" >/etc/pam.d/behavior-systemd
 behaviorctl set enrollment.behavior true >/dev/null || fail "behaviorctl set enrollment.behavior true"
 behaviorctl set enrollment.pin true >/dev/null || fail "behaviorctl set enrollment.pin true"
+# A login while the daemon is stopped starts it (the module asks the bus to activate it).
+systemctl stop "$unit"
 out=$(pamtester behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
 echo "$out" | grep -q "A typing pattern is displayed. Type the phrase exactly as shown." \
     || fail "pamtester did not start the enrollment: $out"
+settle
+serving
 behaviorctl unset enrollment.behavior >/dev/null || fail "behaviorctl unset enrollment.behavior"
 behaviorctl unset enrollment.pin >/dev/null || fail "behaviorctl unset enrollment.pin"
 out=$(pamtester behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
