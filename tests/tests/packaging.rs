@@ -1,7 +1,10 @@
-//! Packaging: the Debian package's contents and metadata, the systemd unit, the man pages,
-//! `make install`/`uninstall`, and install/upgrade/remove/purge plus `scripts/install.sh` in
-//! a throwaway copy of this machine (`packaging/test/throwaway-root.sh`; root only). Nothing
-//! here installs anything on the host.
+//! Packaging: the Debian package's contents and metadata (and lintian), the systemd unit, the
+//! man pages, the README's pam.d lines, `make install`/`uninstall`, `scripts/try.sh`; then,
+//! as root, install/upgrade/remove/purge and `scripts/install.sh` in a throwaway copy of this
+//! machine (`packaging/test/throwaway-root.sh`), and the same under a real systemd booted in
+//! such a copy (`packaging/test/systemd-root.sh`: the hardened unit, its sandbox, bus
+//! activation, pamtester through an installed service file). Nothing here installs anything
+//! on the host.
 //!
 //! Needs `cargo build --workspace` first (scripts/test.sh does it): the package is built from
 //! the debug binaries.
