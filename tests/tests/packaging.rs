@@ -432,13 +432,32 @@ fn make_install_and_uninstall_honour_destdir_and_keep_user_data() {
     );
 }
 
-fn throwaway_root(dirs: &[&Path], command: &[&str]) -> Output {
+/// What `scripts/install.sh` needs visible inside a test root: this checkout and the Rust
+/// toolchain.
+fn checkout_and_toolchain() -> Vec<PathBuf> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    [workspace_root(), home.join(".cargo"), home.join(".rustup")]
+        .into_iter()
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Runs `command` under systemd booted in a throwaway root (packaging/test/systemd-root.sh),
+/// with `results` mounted at /results.
+fn systemd_root(dirs: &[PathBuf], results: &Path, command: &[&str]) -> Output {
+    let mut cmd = Command::new(workspace_root().join("packaging/test/systemd-root.sh"));
+    for d in dirs {
+        cmd.arg("--dir").arg(d);
+    }
+    cmd.arg(results).args(command).output().unwrap()
+}
+
+fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
     let mut cmd = Command::new(workspace_root().join("packaging/test/throwaway-root.sh"));
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg("--").args(command);
-    cmd.output().unwrap()
+    cmd.arg("--").args(command).output().unwrap()
 }
 
 #[test]
@@ -459,7 +478,7 @@ fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
     let root = workspace_root();
     let script = root.join("packaging/test/deb-lifecycle.sh");
     let out = throwaway_root(
-        &[&root, dir.path()],
+        &[root.clone(), dir.path().to_path_buf()],
         &[
             script.to_str().unwrap(),
             old.to_str().unwrap(),
@@ -486,19 +505,11 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         return;
     }
     let root = workspace_root();
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
-    let mut dirs: Vec<PathBuf> = vec![root.clone()];
-    for d in [".cargo", ".rustup"] {
-        if home.join(d).is_dir() {
-            dirs.push(home.join(d));
-        }
-    }
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let script = format!(
         "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord",
         root.display()
     );
-    let out = throwaway_root(&dirs, &["sh", "-c", &script]);
+    let out = throwaway_root(&checkout_and_toolchain(), &["sh", "-c", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -630,15 +641,15 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
         let from = workspace_root().join(file);
         std::fs::copy(&from, results.join(from.file_name().unwrap())).unwrap();
     }
-    let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
-        .arg(&results)
-        .args([
+    let out = systemd_root(
+        &[],
+        &results,
+        &[
             "/results/systemd-checks.sh",
             "/results/old.deb",
             "/results/new.deb",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = format!(
         "{stdout}\n{}\nsystemd:\n{}",
@@ -659,22 +670,15 @@ fn install_script_installs_and_starts_the_daemon_under_systemd() {
     let dir = scratch_dir();
     let results = dir.path().join("results");
     std::fs::create_dir(&results).unwrap();
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
-    let mut cmd = Command::new(root.join("packaging/test/systemd-root.sh"));
-    for d in [root.clone(), home.join(".cargo"), home.join(".rustup")] {
-        if d.is_dir() {
-            cmd.arg("--dir").arg(d);
-        }
-    }
     let script = format!(
         "cd '{}' && PROFILE=debug scripts/install.sh && systemctl is-active behaviord.service && behaviorctl status",
         root.display()
     );
-    let out = cmd
-        .arg(&results)
-        .args(["/bin/bash", "-c", &script])
-        .output()
-        .unwrap();
+    let out = systemd_root(
+        &checkout_and_toolchain(),
+        &results,
+        &["/bin/bash", "-c", &script],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "install.sh under systemd:\n{log}");
