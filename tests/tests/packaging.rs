@@ -90,6 +90,17 @@ fn build_deb(outdir: &Path, version: Option<&str>) -> PathBuf {
     deb
 }
 
+/// The package at the workspace version and the same with a higher version, for upgrades.
+fn old_and_new_debs(dir: &Path) -> (PathBuf, PathBuf) {
+    let old = build_deb(&dir.join("old"), None);
+    let version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
+    let new = build_deb(
+        &dir.join("new"),
+        Some(&format!("{}+upgradetest1", version.trim())),
+    );
+    (old, new)
+}
+
 /// The files the package and `make install` must install, with their modes, relative to /.
 fn expected_files() -> BTreeMap<String, &'static str> {
     let root = workspace_root();
@@ -469,12 +480,7 @@ fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
         return;
     }
     let dir = scratch_dir();
-    let old = build_deb(&dir.path().join("old"), None);
-    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
-    let new = build_deb(
-        &dir.path().join("new"),
-        Some(&format!("{}+upgradetest1", old_version.trim())),
-    );
+    let (old, new) = old_and_new_debs(dir.path());
     let root = workspace_root();
     let script = root.join("packaging/test/deb-lifecycle.sh");
     let out = throwaway_root(
@@ -621,12 +627,7 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
         return;
     }
     let dir = scratch_dir();
-    let old = build_deb(&dir.path().join("old"), None);
-    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
-    let new = build_deb(
-        &dir.path().join("new"),
-        Some(&format!("{}+upgradetest1", old_version.trim())),
-    );
+    let (old, new) = old_and_new_debs(dir.path());
     // Everything the script needs goes into the directory mounted at /results.
     let results = dir.path().join("results");
     std::fs::create_dir(&results).unwrap();
