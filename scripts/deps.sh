@@ -7,6 +7,9 @@
 #             missing or older than the workspace's rust-version; no root needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Services and `env -i` may run without HOME; rustup and cargo live under it.
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
 
 build_pkgs=(gcc make pkg-config libpam0g-dev dpkg-dev binutils curl ca-certificates)
 test_pkgs=(libpam-wrapper pamtester dbus python3-dbusmock python3-pypamtest

@@ -6,6 +6,9 @@
 # build instead of the release one (for trying the script quickly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Services and `env -i` may run without HOME; rustup and cargo live under it.
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
 
 say() { printf 'behaviord: %s\n' "$*" >&2; }
 

@@ -89,6 +89,11 @@ if ! has_owner; then
     exit 1
 fi
 
+# A try is for enrolling whoever sits at the keyboard: typing and PIN enrollment on, in this
+# temporary database only.
+"$bin/behaviorctl" set enrollment.behavior true >/dev/null
+"$bin/behaviorctl" set enrollment.pin true >/dev/null
+
 # A PAM service file for pamtester through pam_wrapper (no change to /etc/pam.d).
 mkdir "$dir/pam.d"
 echo "auth required $bin/libpam_behavior.so debug" > "$dir/pam.d/behavior-try"
@@ -102,10 +107,11 @@ fi
 
 cat >&2 <<EOF
 try: behaviord runs on a private bus (state in $dir/state, log in $dir/daemon.log).
-try: in this shell behaviorctl talks to it, for example:
+try: in this shell behaviorctl talks to it (enrollment is on), for example:
        behaviorctl status
-       behaviorctl set enrollment.behavior true
-try: log in through the PAM module with pamtester (the first run enrolls you):
+       behaviorctl users
+try: log in through the PAM module with pamtester; the first run enrolls you (type the
+     phrase each time it is shown, then set a PIN), the next ones verify you:
        LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
          PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try \$USER authenticate
 try: type 'exit' to stop the daemon and delete everything.

@@ -4,7 +4,8 @@
 # dpkg-deb. Plain dpkg-deb, no debhelper: one binary package, scripts in packaging/deb/.
 #
 # Environment: PROFILE (release|debug, default release), VERSION (default: the workspace
-# version from Cargo.toml), OUTDIR (default target/debian). Prints the .deb's path last.
+# version from Cargo.toml), OUTDIR (default target/debian), COMPRESS (xz, the default, or
+# gzip: a quick gzip -1 for tests). Prints the .deb's path last.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -50,5 +51,10 @@ fi
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 
 deb=$outdir/behaviord_${version}_${arch}.deb
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+case "${COMPRESS:-xz}" in
+    xz) compress=(-Zxz) ;;
+    gzip) compress=(-Zgzip -z1) ;;
+    *) echo "build-deb: COMPRESS must be xz or gzip" >&2; exit 1 ;;
+esac
+dpkg-deb --root-owner-group "${compress[@]}" --build "$stage" "$deb" >/dev/null
 echo "$deb"

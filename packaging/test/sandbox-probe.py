@@ -7,6 +7,7 @@ cannot do there. Writes one line per check, "ok NAME" or "FAIL NAME: detail", to
 import errno
 import os
 import socket
+import subprocess
 
 results = []
 
@@ -90,6 +91,15 @@ check("private network", interfaces in ([], ["lo"]), " ".join(interfaces))
 # Kernel: tunables read-only.
 e = open_errno("/proc/sys/kernel/hostname", os.O_WRONLY)
 check("kernel tunables read-only", e != 0, "opened /proc/sys/kernel/hostname for writing")
+
+# Session monitoring locks and ends sessions through logind, whose privileged methods check
+# the caller's capabilities or uid; the daemon has no capabilities, so its uid must do.
+if os.environ.get("PROBE_LOGIND") == "1":
+    r = subprocess.run(
+        ["busctl", "call", "org.freedesktop.login1", "/org/freedesktop/login1",
+         "org.freedesktop.login1.Manager", "LockSessions"],
+        capture_output=True, text=True)
+    check("logind accepts lock requests", r.returncode == 0, r.stderr.strip())
 
 with open("/var/lib/behaviord/probe.out", "w") as f:
     f.write("\n".join(results) + "\n")

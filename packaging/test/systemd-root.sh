@@ -35,6 +35,9 @@ if [ "${1:-}" != --in-namespace ]; then
     mkdir "$cg"
     : >"$results/out.log"
     rm -f "$results/status"
+    # Made here so that it can be removed here: the namespace side ends in systemd.
+    export BEHAVIORD_ROOT_WORK
+    BEHAVIORD_ROOT_WORK=$(mktemp -d /tmp/behaviord-systemd-root.XXXXXX)
     rc=0
     # A subshell moves into the cgroup so that this shell can remove it afterwards.
     (echo "$BASHPID" >"$cg/cgroup.procs"
@@ -42,6 +45,7 @@ if [ "${1:-}" != --in-namespace ]; then
          unshare --mount --pid --fork --cgroup --uts --ipc --propagation private \
          "$(realpath "$0")" --in-namespace "$results" "$@") || rc=$?
     find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    rmdir "$BEHAVIORD_ROOT_WORK" || true
     cat "$results/out.log"
     if [ ! -f "$results/status" ]; then
         echo "systemd-root: the script did not finish (systemd or unshare status $rc)" >&2
@@ -53,11 +57,10 @@ shift
 results=$1
 shift
 
-work=$(mktemp -d /tmp/behaviord-systemd-root.XXXXXX)
-mount -t tmpfs tmpfs "$work"
-mkdir "$work/upper" "$work/ovwork" "$work/root"
+. "$(dirname "$(realpath "$0")")/overlay.sh"
+work=$BEHAVIORD_ROOT_WORK
+overlay_root "$work"
 r=$work/root
-mount -t overlay overlay -o "lowerdir=/,upperdir=$work/upper,workdir=$work/ovwork" "$r"
 mount -t proc proc "$r/proc"
 mount -t sysfs sysfs "$r/sys"
 mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup"
@@ -85,28 +88,18 @@ mount -t tmpfs tmpfs "$r/run"
 mount -t tmpfs tmpfs "$r/tmp"
 mkdir -p "$r/results"
 mount --bind "$results" "$r/results"
-# Last, so that the fresh /run and /tmp do not hide them.
-i=0
 IFS=: read -r -a dirs <<<"${BEHAVIORD_ROOT_DIRS:-}"
-for d in "${dirs[@]}"; do
-    # A directory on / is already in the root overlay (unless under the fresh /run or /tmp).
-    if [ "$(findmnt -n -o TARGET -T "$d")" = / ]; then
-        case "$d" in /run|/run/*|/tmp|/tmp/*) ;; *) continue ;; esac
-    fi
-    i=$((i + 1))
-    mkdir -p "$work/dirs/$i/upper" "$work/dirs/$i/work" "$r$d"
-    mount -t overlay overlay -o "lowerdir=$d,upperdir=$work/dirs/$i/upper,workdir=$work/dirs/$i/work" "$r$d"
-done
+overlay_dirs "$work" "${dirs[@]}"
 
 # This copy is a machine of its own: services may start (container images often forbid it
-# with policy-rc.d), and man-db need not rebuild its index on every dpkg run.
-rm -f "$r/usr/sbin/policy-rc.d" "$r/var/lib/man-db/auto-update"
+# with policy-rc.d).
+rm -f "$r/usr/sbin/policy-rc.d"
 units=$r/etc/systemd/system
 printf '%q ' "$@" >"$work/cmd"
 install -m 0755 /dev/null "$r/results.sh"
 {
     echo '#!/bin/bash'
-    echo 'export BEHAVIORD_THROWAWAY_ROOT=1 DEBIAN_FRONTEND=noninteractive'
+    echo 'export BEHAVIORD_THROWAWAY_ROOT=1 DEBIAN_FRONTEND=noninteractive HOME=/root'
     echo 'cd /results'
     printf 'rc=0; '; cat "$work/cmd"; echo '>>/results/out.log 2>&1 || rc=$?'
     echo 'echo "$rc" >/results/status'

@@ -27,24 +27,14 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "throwaway-root: no command" >&2; exit 2; }
 
+. "$(dirname "$(realpath "$0")")/overlay.sh"
 work=$(mktemp -d /tmp/behaviord-root.XXXXXX)
-mount -t tmpfs tmpfs "$work"
+overlay_root "$work"
 r=$work/root
-mkdir -p "$r" "$work/up/root" "$work/wk/root"
-mount -t overlay overlay -o "lowerdir=/,upperdir=$work/up/root,workdir=$work/wk/root" "$r"
-i=0
-for d in "${dirs[@]}"; do
-    # A directory on / is already in the root overlay.
-    [ "$(findmnt -n -o TARGET -T "$d")" = / ] && continue
-    i=$((i + 1))
-    mkdir -p "$work/up/$i" "$work/wk/$i" "$r$d"
-    mount -t overlay overlay -o "lowerdir=$d,upperdir=$work/up/$i,workdir=$work/wk/$i" "$r$d"
-done
-# man-db rebuilds its index on every dpkg run that touches man pages; slow, and not under test.
-rm -f "$r/var/lib/man-db/auto-update"
 mount --rbind /dev "$r/dev"
 mount -t proc proc "$r/proc"
 mount -t tmpfs tmpfs "$r/run"
+overlay_dirs "$work" "${dirs[@]}"
 
 rc=0
 chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -30,22 +30,23 @@ impl DbusDaemon {
     }
 
     fn proxy(&mut self) -> Result<&AuthProxyBlocking<'static>, Error> {
-        if self.proxy.is_none() {
-            let connection = connect(&system_bus_address(), self.timeout)?;
-            let daemon = root_owner(&connection)?;
-            let proxy = AuthProxyBlocking::builder(&connection)
-                .destination(daemon)?
-                .cache_properties(CacheProperties::No)
-                .build()?;
-            self.proxy = Some(proxy);
-        }
-        self.proxy
-            .as_ref()
-            .ok_or_else(|| Error::ZBus(zbus::Error::Failure("no connection".into())))
+        let proxy = match self.proxy.take() {
+            Some(proxy) => proxy,
+            None => {
+                let connection = connect(&system_bus_address(), self.timeout)?;
+                let daemon = root_owner(&connection)?;
+                AuthProxyBlocking::builder(&connection)
+                    .destination(daemon)?
+                    .cache_properties(CacheProperties::No)
+                    .build()?
+            }
+        };
+        Ok(self.proxy.insert(proxy))
     }
 }
 
-/// The unique name owning [`BUS_NAME`], refused unless it belongs to root. The shipped bus
+/// The unique name owning [`BUS_NAME`] (activated if need be), refused unless it belongs
+/// to root. The shipped bus
 /// policy already lets only root own the name; this also holds where that policy is missing.
 /// Later calls go to this unique name: a daemon restarted mid-login is not asked about a
 /// handle it never issued.
@@ -54,6 +55,9 @@ fn root_owner(connection: &zbus::blocking::Connection) -> Result<OwnedUniqueName
         .cache_properties(CacheProperties::No)
         .build()?;
     let name = WellKnownName::try_from(BUS_NAME).map_err(zbus::Error::from)?;
+    // Bus activation (the package ships an activation file): start the daemon if it is not
+    // running. A bus that cannot activate it says so; GetNameOwner then finds no owner.
+    let _ = bus.start_service_by_name(name.clone(), 0);
     let owner = bus.get_name_owner(name.into()).map_err(zbus::Error::from)?;
     let uid = bus
         .get_connection_unix_user(owner.as_ref().into())

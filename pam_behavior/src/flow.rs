@@ -309,6 +309,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         let tries = self.tries(begin);
         let mut attempts = begin.enroll_attempts.max(1);
         let mut attempt = 1;
+        // Typings in a row that were not kept; `tries` of them end the enrollment.
         let mut misses = 0;
         let prompt = msg::phrase_prompt(&begin.phrase);
         self.conv.info(msg::ENROLL_INTRO);
@@ -348,6 +349,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 EnrollStatus::Accepted => {
                     attempts = step.attempts.max(1);
                     attempt = step.attempt.clamp(1, attempts);
+                    misses = 0;
                     continue;
                 }
                 EnrollStatus::Mismatch => self.conv.error(msg::PHRASE_MISMATCH),

@@ -1,7 +1,10 @@
-//! Packaging: the Debian package's contents and metadata, the systemd unit, the man pages,
-//! `make install`/`uninstall`, and install/upgrade/remove/purge plus `scripts/install.sh` in
-//! a throwaway copy of this machine (`packaging/test/throwaway-root.sh`; root only). Nothing
-//! here installs anything on the host.
+//! Packaging: the Debian package's contents and metadata (and lintian), the systemd unit, the
+//! man pages, the README's pam.d lines, `make install`/`uninstall`, `scripts/try.sh`; then,
+//! as root, install/upgrade/remove/purge and `scripts/install.sh` in a throwaway copy of this
+//! machine (`packaging/test/throwaway-root.sh`), and the same under a real systemd booted in
+//! such a copy (`packaging/test/systemd-root.sh`: the hardened unit, its sandbox, bus
+//! activation, pamtester through an installed service file). Nothing here installs anything
+//! on the host.
 //!
 //! Needs `cargo build --workspace` first (scripts/test.sh does it): the package is built from
 //! the debug binaries.
@@ -74,7 +77,10 @@ fn build_deb(outdir: &Path, version: Option<&str>) -> PathBuf {
     built("behaviorctl");
     built("libpam_behavior.so");
     let mut cmd = Command::new(workspace_root().join("packaging/deb/build-deb.sh"));
-    cmd.env("PROFILE", "debug").env("OUTDIR", outdir);
+    // gzip -1: the release's xz takes seconds per build on debug binaries.
+    cmd.env("PROFILE", "debug")
+        .env("OUTDIR", outdir)
+        .env("COMPRESS", "gzip");
     if let Some(v) = version {
         cmd.env("VERSION", v);
     }
@@ -82,6 +88,17 @@ fn build_deb(outdir: &Path, version: Option<&str>) -> PathBuf {
     let deb = PathBuf::from(out.lines().last().unwrap());
     assert!(deb.is_file(), "build-deb.sh printed {deb:?}, not a file");
     deb
+}
+
+/// The package at the workspace version and the same with a higher version, for upgrades.
+fn old_and_new_debs(dir: &Path) -> (PathBuf, PathBuf) {
+    let old = build_deb(&dir.join("old"), None);
+    let version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
+    let new = build_deb(
+        &dir.join("new"),
+        Some(&format!("{}+upgradetest1", version.trim())),
+    );
+    (old, new)
 }
 
 /// The files the package and `make install` must install, with their modes, relative to /.
@@ -426,13 +443,32 @@ fn make_install_and_uninstall_honour_destdir_and_keep_user_data() {
     );
 }
 
-fn throwaway_root(dirs: &[&Path], command: &[&str]) -> Output {
+/// What `scripts/install.sh` needs visible inside a test root: this checkout and the Rust
+/// toolchain.
+fn checkout_and_toolchain() -> Vec<PathBuf> {
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+    [workspace_root(), home.join(".cargo"), home.join(".rustup")]
+        .into_iter()
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Runs `command` under systemd booted in a throwaway root (packaging/test/systemd-root.sh),
+/// with `results` mounted at /results.
+fn systemd_root(dirs: &[PathBuf], results: &Path, command: &[&str]) -> Output {
+    let mut cmd = Command::new(workspace_root().join("packaging/test/systemd-root.sh"));
+    for d in dirs {
+        cmd.arg("--dir").arg(d);
+    }
+    cmd.arg(results).args(command).output().unwrap()
+}
+
+fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
     let mut cmd = Command::new(workspace_root().join("packaging/test/throwaway-root.sh"));
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg("--").args(command);
-    cmd.output().unwrap()
+    cmd.arg("--").args(command).output().unwrap()
 }
 
 #[test]
@@ -444,16 +480,11 @@ fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
         return;
     }
     let dir = scratch_dir();
-    let old = build_deb(&dir.path().join("old"), None);
-    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
-    let new = build_deb(
-        &dir.path().join("new"),
-        Some(&format!("{}+upgradetest1", old_version.trim())),
-    );
+    let (old, new) = old_and_new_debs(dir.path());
     let root = workspace_root();
     let script = root.join("packaging/test/deb-lifecycle.sh");
     let out = throwaway_root(
-        &[&root, dir.path()],
+        &[root.clone(), dir.path().to_path_buf()],
         &[
             script.to_str().unwrap(),
             old.to_str().unwrap(),
@@ -480,19 +511,11 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         return;
     }
     let root = workspace_root();
-    let home = PathBuf::from(std::env::var_os("HOME").unwrap());
-    let mut dirs: Vec<PathBuf> = vec![root.clone()];
-    for d in [".cargo", ".rustup"] {
-        if home.join(d).is_dir() {
-            dirs.push(home.join(d));
-        }
-    }
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let script = format!(
         "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord",
         root.display()
     );
-    let out = throwaway_root(&dirs, &["sh", "-c", &script]);
+    let out = throwaway_root(&checkout_and_toolchain(), &["sh", "-c", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -604,33 +627,30 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
         return;
     }
     let dir = scratch_dir();
-    let old = build_deb(&dir.path().join("old"), None);
-    let old_version = stdout(Command::new("dpkg-deb").arg("-f").arg(&old).arg("Version"));
-    let new = build_deb(
-        &dir.path().join("new"),
-        Some(&format!("{}+upgradetest1", old_version.trim())),
-    );
+    let (old, new) = old_and_new_debs(dir.path());
     // Everything the script needs goes into the directory mounted at /results.
     let results = dir.path().join("results");
     std::fs::create_dir(&results).unwrap();
     std::fs::copy(&old, results.join("old.deb")).unwrap();
     std::fs::copy(&new, results.join("new.deb")).unwrap();
-    for script in ["systemd-checks.sh", "sandbox-probe.py"] {
-        std::fs::copy(
-            workspace_root().join("packaging/test").join(script),
-            results.join(script),
-        )
-        .unwrap();
+    for file in [
+        "packaging/test/systemd-checks.sh",
+        "packaging/test/sandbox-probe.py",
+        "packaging/test/pamtester-e2e.py",
+        "tests/fixtures/iiitbh_two_subjects.jsonl",
+    ] {
+        let from = workspace_root().join(file);
+        std::fs::copy(&from, results.join(from.file_name().unwrap())).unwrap();
     }
-    let out = Command::new(workspace_root().join("packaging/test/systemd-root.sh"))
-        .arg(&results)
-        .args([
+    let out = systemd_root(
+        &[],
+        &results,
+        &[
             "/results/systemd-checks.sh",
             "/results/old.deb",
             "/results/new.deb",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = format!(
         "{stdout}\n{}\nsystemd:\n{}",
@@ -639,4 +659,127 @@ fn unit_starts_under_systemd_with_its_sandbox_in_a_throwaway_root() {
     );
     assert!(out.status.success(), "under systemd:\n{log}");
     assert_eq!(stdout.lines().last(), Some("SYSTEMD OK"), "{log}");
+}
+
+#[test]
+fn install_script_installs_and_starts_the_daemon_under_systemd() {
+    if !is_root() {
+        eprintln!("not root: scripts/install.sh under systemd not tested (needs namespaces)");
+        return;
+    }
+    let root = workspace_root();
+    let dir = scratch_dir();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let script = format!(
+        "cd '{}' && PROFILE=debug scripts/install.sh && systemctl is-active behaviord.service && behaviorctl status",
+        root.display()
+    );
+    let out = systemd_root(
+        &checkout_and_toolchain(),
+        &results,
+        &["/bin/bash", "-c", &script],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "install.sh under systemd:\n{log}");
+    assert!(
+        stdout.contains("the daemon is running"),
+        "install.sh did not report the running daemon:\n{log}"
+    );
+}
+
+#[test]
+fn try_script_runs_the_daemon_on_a_private_bus() {
+    if !is_root() {
+        eprintln!("not root: scripts/try.sh not tested (the daemon needs root)");
+        return;
+    }
+    built("behaviord");
+    let out = Command::new(workspace_root().join("scripts/try.sh"))
+        .args(["--", "behaviorctl", "status", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "try.sh:\n{log}");
+    let status: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("behaviorctl status --json: {e}:\n{log}"));
+    // The daemon answering is try.sh's, on its temporary state, never the system's.
+    let db = status["database"].as_str().unwrap_or_default();
+    assert!(
+        db.starts_with("/tmp/behaviord-try."),
+        "try.sh's daemon uses {db:?}:\n{log}"
+    );
+}
+
+/// A man page rendered as plain text on very long lines (no wrapping, no hyphenation).
+fn rendered(page: &str) -> String {
+    stdout(
+        Command::new("man")
+            .args(["-E", "UTF-8", "-l"])
+            .arg(workspace_root().join("packaging/man").join(page))
+            .env("MANWIDTH", "1000")
+            .env("LC_ALL", "C.UTF-8")
+            .env_remove("MAN_KEEP_FORMATTING"),
+    )
+}
+
+#[test]
+fn man_pages_cover_every_command_option_and_setting() {
+    // behaviorctl(1): every subcommand of `behaviorctl --help` is a tagged entry.
+    let help = stdout(Command::new(built("behaviorctl")).arg("--help"));
+    let page = rendered("behaviorctl.1");
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(
+        commands.len() > 5,
+        "no commands in behaviorctl --help:\n{help}"
+    );
+    for c in commands {
+        assert!(
+            page.lines().any(|l| l.split_whitespace().next() == Some(c)),
+            "behaviorctl.1 does not document `behaviorctl {c}`"
+        );
+    }
+
+    // behaviord(8): every long option of `behaviord --help`.
+    let help = stdout(Command::new(built("behaviord")).arg("--help"));
+    let page = rendered("behaviord.8");
+    for option in help.split_whitespace().filter(|w| w.starts_with("--")) {
+        let option = option.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        if option == "--help" || option == "--version" {
+            continue;
+        }
+        assert!(
+            page.contains(option),
+            "behaviord.8 does not document {option}"
+        );
+    }
+
+    // behaviord.toml(5): every section and key of the shipped etc/behaviord.toml.
+    let Ok(toml) = std::fs::read_to_string(workspace_root().join("etc/behaviord.toml")) else {
+        return;
+    };
+    let page = rendered("behaviord.toml.5");
+    for line in toml.lines().filter(|l| !l.starts_with('#')) {
+        let name = if let Some(section) = line.strip_prefix('[') {
+            section.trim_end_matches(']')
+        } else if let Some((key, _)) = line.split_once('=') {
+            key.trim()
+        } else {
+            continue;
+        };
+        assert!(
+            page.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|w| w == name),
+            "behaviord.toml.5 does not document `{name}`"
+        );
+    }
 }

@@ -9,7 +9,7 @@ mod pam_harness;
 
 use std::time::{Duration, Instant};
 
-use behavior_tests::PrivateBus;
+use behavior_tests::{open_tempdir, workspace_root, PrivateBus};
 use pam_harness::*;
 use serde_json::{json, Value};
 
@@ -131,6 +131,50 @@ fn a_daemon_name_not_owned_by_root_is_not_trusted() {
     let _real = MockDaemon::start_as(bus.address(), script, None);
     let (code, _) = Login::new("", bus.address()).answers(&[PHRASE]).run();
     assert_eq!(code, PAM_SUCCESS);
+}
+
+#[test]
+fn a_daemon_that_is_not_running_is_started_by_bus_activation() {
+    // The package ships an activation file; the module's first call starts the daemon.
+    let dir = open_tempdir();
+    let script = dir.path().join("script.json");
+    let calls = dir.path().join("calls.log");
+    let steps = json!([
+        begin("behavior", "verify", false, false, false),
+        step("OpenCapture", Value::Null),
+        step("SubmitVerification", verify("accepted", 3)),
+        step("Finish", json!([true, ["behavior"]])),
+    ]);
+    std::fs::write(&script, steps.to_string()).unwrap();
+    let services = dir.path().join("services");
+    std::fs::create_dir(&services).unwrap();
+    std::fs::write(
+        services.join("org.behaviord.Behavior1.service"),
+        format!(
+            "[D-BUS Service]\nName=org.behaviord.Behavior1\nExec=/usr/bin/python3 {} {} {}\nUser=root\n",
+            workspace_root()
+                .join("tests/fixtures/mock_behaviord.py")
+                .display(),
+            script.display(),
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let bus = OpenBus::start_with(&format!("<servicedir>{}</servicedir>", services.display()));
+    let (code, seen) = Login::new("", bus.address()).answers(&[PHRASE]).run();
+    assert_eq!((code, seen), (PAM_SUCCESS, vec![echo_on(PROMPT)]));
+    let called = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(
+        called.lines().collect::<Vec<_>>(),
+        vec![
+            "Begin alice",
+            "OpenCapture h1",
+            "SubmitVerification h1",
+            "Finish h1"
+        ]
+    );
+    // The activated mock outlives the bus only until it notices the bus is gone.
+    drop(bus);
 }
 
 #[test]

@@ -9,13 +9,19 @@ use std::process::{Command, Output, Stdio};
 
 mod pam_harness;
 
-use behavior_tests::{built, PrivateBus};
+use behavior_tests::{built, fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
 use pam_harness::MockDaemon;
 use serde_json::json;
 
 const PHRASE: &str = "correct horse battery";
 
 fn pamtester(bus: &str, args: &str, input: &str) -> Output {
+    pamtester_as(bus, "alice", args, input)
+}
+
+/// `pamtester -v behavior-test USER authenticate`, the module on a one-line service file,
+/// `input` on its standard input.
+fn pamtester_as(bus: &str, user: &str, args: &str, input: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("behavior-test"),
@@ -26,7 +32,7 @@ fn pamtester(bus: &str, args: &str, input: &str) -> Output {
     )
     .unwrap();
     let mut child = Command::new("pamtester")
-        .args(["-v", "behavior-test", "alice", "authenticate"])
+        .args(["-v", "behavior-test", user, "authenticate"])
         .env("LD_PRELOAD", "libpam_wrapper.so")
         .env("PAM_WRAPPER", "1")
         .env("PAM_WRAPPER_SERVICE_DIR", dir.path())
@@ -77,6 +83,39 @@ fn pamtester_authenticates_with_the_pattern_and_pin() {
         "{all}"
     );
     assert!(all.contains("PIN: "), "{all}");
+    assert!(all.contains("successfully authenticated"), "{all}");
+}
+
+#[test]
+fn pamtester_with_the_real_daemon_on_a_pin_journey() {
+    // No keys can be injected while pamtester reads its answers, so this service gets the
+    // `pin` journey from a policy rule.
+    let bus = PrivateBus::start();
+    let config = format!(
+        r#"
+phrase = "{FIXTURE_PHRASE}"
+[enrollment]
+behavior = true
+pin = true
+[pin]
+length = 6
+argon2_memory_kib = 256
+argon2_iterations = 1
+
+[[rule]]
+services = ["behavior-test"]
+journey = "pin"
+"#
+    );
+    let daemon = Daemon::start(&bus, &config);
+    let outcome = daemon.enroll("nobody", &fixture_subject("subject2")[..5], Some("482913"));
+    assert!(outcome.success, "{outcome:?}");
+    let out = pamtester_as(daemon.bus_address(), "nobody", "", "111111\n482913\n");
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("PIN: "), "{all}");
+    assert!(all.contains("Incorrect PIN. Please try again."), "{all}");
+    assert!(!all.contains("Type the phrase"), "{all}");
     assert!(all.contains("successfully authenticated"), "{all}");
 }
 

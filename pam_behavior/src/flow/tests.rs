@@ -861,3 +861,41 @@ fn repeated_enrollment_mismatches_end_with_maxtries() {
     steps.push(S::Finish(outcome(false, &[])));
     assert_eq!(run_with(&settings, &local(), steps).0, Code::MaxTries);
 }
+
+#[test]
+fn scattered_enrollment_mismatches_do_not_end_it() {
+    let settings = Settings {
+        max_tries: Some(2),
+        ..Settings::default()
+    };
+    let mut b = enroll_begin();
+    b.pin_enroll = false;
+    b.journey = "behavior".into();
+    let mut steps = vec![S::Begin(Ok(b)), info(msg::ENROLL_INTRO)];
+    for (k, next) in [(1, 2), (2, 3)] {
+        steps.push(info(&format!("Attempt {k} of 3")));
+        steps.push(S::Capture(Ok(())));
+        steps.push(typed("nope"));
+        steps.push(S::SubmitEnroll(
+            "nope",
+            enroll_step(EnrollStatus::Mismatch, k),
+        ));
+        steps.push(err(msg::PHRASE_MISMATCH));
+        steps.push(info(&format!("Attempt {k} of 3")));
+        steps.push(S::Capture(Ok(())));
+        steps.push(typed(PHRASE));
+        steps.push(S::SubmitEnroll(
+            PHRASE,
+            enroll_step(EnrollStatus::Accepted, next),
+        ));
+    }
+    steps.extend([
+        info("Attempt 3 of 3"),
+        S::Capture(Ok(())),
+        typed(PHRASE),
+        S::SubmitEnroll(PHRASE, enroll_step(EnrollStatus::Complete, 3)),
+        info(msg::PATTERN_REGISTERED),
+        S::Finish(outcome(true, &["behavior"])),
+    ]);
+    assert_eq!(run_with(&settings, &local(), steps).0, Code::Success);
+}

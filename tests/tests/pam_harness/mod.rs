@@ -342,6 +342,12 @@ pub struct OpenBus {
 
 impl OpenBus {
     pub fn start() -> OpenBus {
+        OpenBus::start_with("")
+    }
+
+    /// With `extra` inside `<busconfig>` (for example a `<servicedir>`); activated services
+    /// inherit `DBUS_SYSTEM_BUS_ADDRESS` pointing at this bus.
+    pub fn start_with(extra: &str) -> OpenBus {
         let dir = open_tempdir();
         let socket = dir.path().join("bus");
         let conf = dir.path().join("bus.conf");
@@ -352,7 +358,7 @@ impl OpenBus {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
-  <listen>unix:path={}</listen>
+  <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
@@ -360,15 +366,20 @@ impl OpenBus {
     <allow send_destination="*"/>
     <allow receive_sender="*"/>
   </policy>
+  {extra}
 </busconfig>
 "#,
-                socket.display()
+                socket = socket.display()
             ),
         )
         .unwrap();
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf.display()))
             .args(["--nofork", "--print-address"])
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", socket.display()),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

@@ -1,0 +1,32 @@
+# Sourced by throwaway-root.sh and systemd-root.sh, inside their private mount namespace:
+# a copy-on-write copy of this machine's root. Every change lands in a tmpfs and vanishes with
+# the namespace.
+
+# overlay_root WORK: mounts a tmpfs at WORK and an overlay of / at WORK/root.
+overlay_root() {
+    local work=$1
+    mount -t tmpfs tmpfs "$work"
+    mkdir -p "$work/root" "$work/upper/root" "$work/ovwork/root"
+    mount -t overlay overlay \
+        -o "lowerdir=/,upperdir=$work/upper/root,workdir=$work/ovwork/root" "$work/root"
+    # man-db rebuilds its index on every dpkg run that touches man pages; slow, and never
+    # what is under test.
+    rm -f "$work/root/var/lib/man-db/auto-update"
+}
+
+# overlay_dirs WORK DIR...: makes each DIR visible at the same path in WORK/root, copy-on-write,
+# where the root overlay does not show it: on another mount than /, or under /run or /tmp,
+# which the callers cover with fresh tmpfs first. Call it after those mounts.
+overlay_dirs() {
+    local work=$1 d i=0
+    shift
+    for d in "$@"; do
+        if [ "$(findmnt -n -o TARGET -T "$d")" = / ]; then
+            case "$d" in /run | /run/* | /tmp | /tmp/*) ;; *) continue ;; esac
+        fi
+        i=$((i + 1))
+        mkdir -p "$work/upper/$i" "$work/ovwork/$i" "$work/root$d"
+        mount -t overlay overlay \
+            -o "lowerdir=$d,upperdir=$work/upper/$i,workdir=$work/ovwork/$i" "$work/root$d"
+    done
+}
