@@ -30,6 +30,8 @@ pub use auth::Session;
 /// Most authentications in progress at once, and per caller.
 const MAX_SESSIONS: usize = 256;
 const MAX_SESSIONS_PER_CALLER: usize = 16;
+/// Most `User1` trials open at once (one per caller).
+const MAX_TRIALS: usize = 32;
 /// Bound of the caller uid cache (cleared when full).
 const MAX_CACHED_UIDS: usize = 4096;
 
@@ -376,7 +378,12 @@ impl State {
     }
 
     /// Starts a trial for `user`, replacing the caller's earlier one; opens its capture.
-    pub(crate) fn begin_trial(&self, owner: &str, user: &str, timeout: Duration) -> String {
+    pub(crate) fn begin_trial(
+        &self,
+        owner: &str,
+        user: &str,
+        timeout: Duration,
+    ) -> Result<String, Error> {
         let handle = auth::new_handle();
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
@@ -389,12 +396,16 @@ impl State {
             trials.remove(&h);
             self.captures.close(&h);
         }
+        // Each open trial records keys: bounded like the logins.
+        if trials.len() >= MAX_TRIALS {
+            return Err(Error::Unavailable("too many trials in progress".into()));
+        }
         trials.insert(
             handle.clone(),
             (owner.to_string(), now + timeout, user.to_string()),
         );
         self.captures.open(&handle, self.lost_events());
-        handle
+        Ok(handle)
     }
 
     /// Ends a trial of `owner`, returning its user; `NoSuchHandle` when unknown, foreign or

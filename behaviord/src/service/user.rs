@@ -77,7 +77,7 @@ impl UserObject {
             &caller,
             &me.name,
             std::time::Duration::from_secs(u64::from(TRIAL_SECS)),
-        );
+        )?;
         Ok(Trial {
             handle,
             phrase: config.phrase.clone(),
