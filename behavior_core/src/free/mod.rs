@@ -23,6 +23,8 @@ pub mod reference;
 pub mod slots;
 mod stored;
 
+pub use stored::{stored_layout, LAYOUT as PROFILE_LAYOUT};
+
 use crate::sample::Keystroke;
 use serde::{Deserialize, Serialize};
 use slots::{class_of, digraph_of, CLASS_COUNT, DIGRAPH_COUNT};
@@ -617,6 +619,13 @@ mod tests {
         let err = refused(old);
         assert!(err.contains("old per-key layout"), "{err}");
         assert!(err.contains("learnt again"), "{err}");
+        // A store can tell an old layout (learn again) from a damaged row.
+        assert_eq!(stored_layout(old), Some(1));
+        assert_eq!(stored_layout(&json), Some(PROFILE_LAYOUT));
+        assert_eq!(stored_layout("{\"layout\":3}"), Some(3));
+        assert_eq!(stored_layout("{\"layout\":\"2\"}"), None);
+        assert_eq!(stored_layout("not json"), None);
+        assert!(serde_json::from_str::<Profile>(&json[..json.len() - 5]).is_err());
         let err = refused(&json.replace("\"layout\":2", "\"layout\":3"));
         assert!(err.contains("layout 3"), "{err}");
         let err = refused(&json.replace("\"layout\":2", "\"layout\":2,\"hold\":[]"));

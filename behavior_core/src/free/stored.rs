@@ -19,7 +19,21 @@ use std::collections::BTreeMap;
 
 /// This version's layout: key classes and listed digraphs, no counts. Layout 1 (per-key and
 /// per-key-pair statistics with counts) had no `layout` field.
-pub(super) const LAYOUT: u32 = 2;
+pub const LAYOUT: u32 = 2;
+
+/// The layout a stored profile was written in, without reading it: `Some(1)` for the per-key
+/// layout of earlier versions (no `layout` field), `None` when `json` is not a JSON object
+/// with a numeric or missing `layout`. A store can tell "learn a new profile" (a layout other
+/// than [`LAYOUT`]) from a damaged row (the layout is current but reading fails).
+pub fn stored_layout(json: &str) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        layout: Option<u32>,
+    }
+    let probe: Probe = serde_json::from_str(json).ok()?;
+    Some(probe.layout.unwrap_or(1))
+}
 
 /// Field names differ from layout 1's (`hold`, `dd`, `ud`), so an old profile reaches the
 /// layout check instead of failing on a field's type.
