@@ -1,12 +1,12 @@
 //! The stored (serde) form of a [`Profile`]: each statistic under the name of its slot (a key
 //! class, a class pair `first>second`, or a digraph of the fixed list), and a layout number,
 //! so that a profile of any other layout is refused on reading with a message that says so
-//! (the daemon then learns a new one).
+//! (a store should then learn a new one; [`stored_layout`] tells it apart from a damaged row).
 //!
 //! ```json
 //! {"layout":2,"keystrokes":400,
-//!  "class_holds":{"left-home":[4.61,0.21], ...},
-//!  "class_pairs":{"left-top>blank":[5.12,0.33,5.81,0.12], ...},
+//!  "class_holds":{"left-index":[4.61,0.21], ...},
+//!  "class_pairs":{"left-index>blank":[5.12,0.33,5.81,0.12], ...},
 //!  "digraphs":{"th":[4.95,0.25,5.64,0.09], ...}}
 //! ```
 //! Holds are `[mean, sd]`, pairs `[down-down mean, sd, up-down mean, sd]`, log domain.
