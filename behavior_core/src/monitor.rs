@@ -500,10 +500,10 @@ mod tests {
         Typist::new(1.0, 1.0, 1)
     }
 
-    /// Someone typing the owner's rhythm 10% slower (the synthetic typists are very
+    /// Someone typing the owner's rhythm 25% slower (the synthetic typists are very
     /// regular, so this scores past the default step_up, short of logout).
     fn stranger() -> Typist {
-        Typist::new(1.0, 1.1, 2)
+        Typist::new(1.0, 1.25, 2)
     }
 
     #[test]

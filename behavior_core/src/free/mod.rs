@@ -1,11 +1,18 @@
 //! Free-text typing: a per-user profile of ordinary typing and a score over a window of
 //! keystrokes, for session monitoring (continuous authentication).
 //!
-//! Privacy: a [`Profile`] holds aggregate timing statistics only, keyed by a fixed set of
-//! key *slots* (letters, and coarse classes for everything else) and pairs of slots. It has
-//! no order, no sequence and no raw timings, so the typed text cannot be rebuilt from it;
-//! pairs seen fewer than [`MIN_PAIR_COUNT`] times are dropped so rare words leave no trace,
-//! and counts are capped so the profile does not keep exact frequencies.
+//! Privacy: a [`Profile`] holds aggregate timing statistics only, keyed by coarse key classes
+//! (the finger that types a letter, shared classes for other keys; no class is a single key)
+//! and by a fixed public list of common English digraphs ([`slots`]). It holds no key code,
+//! no order, no sequence, no raw timing and no count: a digraph of the list gets its own
+//! statistics only once seen [`MIN_DIGRAPH_COUNT`] times (else its timings go to its class
+//! pair), a class or class pair only once seen [`MIN_CLASS_COUNT`] times, and how often a
+//! slot was seen is used while building (to shrink its spread) but not stored, because
+//! scoring needs only whether a slot is known. So neither the typed text nor how often a key
+//! or pair was typed can be read from it.
+//!
+//! Scoring a window looks at its exact keys, in memory only (a listed digraph the profile
+//! knows is compared to its own statistics, any other pair to its class pair's).
 //!
 //! Timings are compared in the log domain (typing times are roughly log-normal): hold of a
 //! key, and down-down / up-down latency of two consecutive keys. Pauses longer than
@@ -13,61 +20,19 @@
 //! typing rhythm).
 
 pub mod reference;
+pub mod slots;
+mod stored;
 
-use crate::keys::Key;
+pub use stored::{stored_layout, LAYOUT as PROFILE_LAYOUT};
+
 use crate::sample::Keystroke;
 use serde::{Deserialize, Serialize};
+use slots::{class_of, digraph_of, CLASS_COUNT, DIGRAPH_COUNT};
 
-/// Number of key slots. Letters keep their own slot, everything else shares a class slot.
-pub const SLOTS: usize = 36;
-/// A pair of slots must be seen this often while learning to enter a profile.
-pub const MIN_PAIR_COUNT: u32 = 2;
-/// Counts are stored saturated at this value.
-pub const COUNT_CAP: u32 = 64;
-
-/// Maps a key to its slot: `a`..`z` are 0..=25, then space, shift, backspace/delete, enter/tab,
-/// digits, comma/dot, other punctuation, other modifiers, navigation/other, foreign codes.
-pub fn slot(key: Key) -> usize {
-    match key.0 {
-        // Letters in alphabetical order (Linux codes are in QWERTY order).
-        30 => 0,  // a
-        48 => 1,  // b
-        46 => 2,  // c
-        32 => 3,  // d
-        18 => 4,  // e
-        33 => 5,  // f
-        34 => 6,  // g
-        35 => 7,  // h
-        23 => 8,  // i
-        36 => 9,  // j
-        37 => 10, // k
-        38 => 11, // l
-        50 => 12, // m
-        49 => 13, // n
-        24 => 14, // o
-        25 => 15, // p
-        16 => 16, // q
-        19 => 17, // r
-        31 => 18, // s
-        20 => 19, // t
-        22 => 20, // u
-        47 => 21, // v
-        17 => 22, // w
-        45 => 23, // x
-        21 => 24, // y
-        44 => 25, // z
-        57 => 26, // space
-        42 | 54 => 27,
-        14 | 111 => 28,
-        28 | 96 | 15 => 29,
-        2..=11 | 71..=82 => 30,
-        51 | 52 => 31,
-        12 | 13 | 26 | 27 | 39..=41 | 43 | 53 | 55 | 83 | 86 | 98 => 32,
-        29 | 56 | 58 | 97 | 100 | 125 | 126 => 33,
-        c if c >= Key::FOREIGN_BASE => 35,
-        _ => 34,
-    }
-}
+/// A class or class pair must be seen this often while learning to enter a profile.
+pub const MIN_CLASS_COUNT: u64 = 2;
+/// A listed digraph must be seen this often while learning to get its own statistics.
+pub const MIN_DIGRAPH_COUNT: u64 = 8;
 
 /// Tunable parameters of free-text scoring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,29 +56,33 @@ impl Default for FreeParams {
     }
 }
 
-/// Aggregate statistics of one timing feature, in the log domain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stat {
-    /// Number of observations, saturated at [`COUNT_CAP`].
-    pub n: u32,
-    pub mean: f32,
-    pub sd: f32,
+/// Mean and spread of one timing feature, in the log domain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stat {
+    mean: f32,
+    sd: f32,
+}
+
+/// Down-down and up-down latency statistics of a pair (class pair or listed digraph).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PairStat {
+    dd: Stat,
+    ud: Stat,
 }
 
 /// A user's free-text typing profile: aggregate timing statistics only (see module docs).
-/// Serialised sparsely (features never seen are left out); a stored profile that does not
-/// fit the current slot layout is refused when read.
+/// Serialised sparsely with named slots (see [`slots`]); a stored profile of another layout
+/// (such as the per-key one of earlier versions) is refused when read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "stored::Stored", try_from = "stored::Stored")]
 pub struct Profile {
-    /// Hold time per slot.
-    #[serde(with = "sparse::holds")]
-    hold: Vec<Stat>,
-    /// Down-down latency per slot pair, indexed `first * SLOTS + second`.
-    #[serde(with = "sparse::pairs")]
-    dd: Vec<Stat>,
-    /// Up-down latency per slot pair.
-    #[serde(with = "sparse::pairs")]
-    ud: Vec<Stat>,
+    /// Hold time per key class.
+    hold: Vec<Option<Stat>>,
+    /// Latencies per class pair, indexed `first * CLASS_COUNT + second`: pairs that are not
+    /// a digraph of the profile's own.
+    pairs: Vec<Option<PairStat>>,
+    /// Latencies per listed digraph (index into [`slots::DIGRAPHS`]).
+    digraphs: Vec<Option<PairStat>>,
     /// Keystrokes the profile was learnt from (saturated at `u32::MAX`).
     keystrokes: u32,
 }
@@ -124,62 +93,10 @@ impl Profile {
         self.keystrokes
     }
 
-    /// Timing features the profile knows (holds and pairs).
+    /// Timing features the profile knows (holds, and down-down and up-down of each pair).
     pub fn features(&self) -> usize {
-        [&self.hold, &self.dd, &self.ud]
-            .iter()
-            .map(|v| v.iter().filter(|s| s.n > 0).count())
-            .sum()
-    }
-}
-
-/// Sparse serde form of a statistics table: `[[index, stat], ...]` for known features only.
-mod sparse {
-    use super::{Stat, SLOTS};
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    fn ser<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(
-            v.iter()
-                .enumerate()
-                .filter(|(_, st)| st.n > 0)
-                .map(|(i, st)| (i as u32, st)),
-        )
-    }
-
-    fn de<'de, D: Deserializer<'de>>(d: D, len: usize) -> Result<Vec<Stat>, D::Error> {
-        let entries: Vec<(u32, Stat)> = Vec::deserialize(d)?;
-        let mut v = vec![Stat::default(); len];
-        for (i, st) in entries {
-            let ok = st.n > 0 && st.sd.is_finite() && st.sd > 0.0 && st.mean.is_finite();
-            match v.get_mut(i as usize) {
-                Some(slot) if ok => *slot = st,
-                Some(_) => return Err(D::Error::custom(format!("bad statistics at {i}"))),
-                None => return Err(D::Error::custom(format!("feature {i} out of range"))),
-            }
-        }
-        Ok(v)
-    }
-
-    pub mod holds {
-        use super::*;
-        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
-            ser(v, s)
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
-            de(d, SLOTS)
-        }
-    }
-
-    pub mod pairs {
-        use super::*;
-        pub fn serialize<S: Serializer>(v: &[Stat], s: S) -> Result<S::Ok, S::Error> {
-            ser(v, s)
-        }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Stat>, D::Error> {
-            de(d, SLOTS * SLOTS)
-        }
+        let known = |v: &[Option<PairStat>]| v.iter().flatten().count();
+        self.hold.iter().flatten().count() + 2 * (known(&self.pairs) + known(&self.digraphs))
     }
 }
 
@@ -195,8 +112,16 @@ fn log_ud(v: f64) -> f64 {
 /// One observation extracted from a keystroke stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Obs {
+    /// Hold of a key of this class.
     Hold(usize, f64),
-    Pair(usize, f64, f64),
+    /// Two consecutive keys: their class pair, the listed digraph they form if any, and
+    /// down-down, up-down latencies.
+    Pair {
+        classes: usize,
+        digraph: Option<usize>,
+        dd: f64,
+        ud: f64,
+    },
 }
 
 /// Extracts log-domain observations (holds of every key, dd/ud of consecutive keys not
@@ -206,7 +131,7 @@ pub(crate) fn observations(keys: &[Keystroke], max_gap_ms: f64, mut f: impl FnMu
         if !usable(k) {
             continue;
         }
-        f(Obs::Hold(slot(k.key), log_ms(k.hold())));
+        f(Obs::Hold(class_of(k.key), log_ms(k.hold())));
         let next = keys.get(i + 1).filter(|n| usable(n));
         if let Some(pair) = next.and_then(|n| pair_obs(k, n, max_gap_ms)) {
             f(pair);
@@ -222,12 +147,15 @@ pub fn usable(k: &Keystroke) -> bool {
 /// The pair observation of two consecutive keys, unless a pause separates them.
 fn pair_obs(k: &Keystroke, next: &Keystroke, max_gap_ms: f64) -> Option<Obs> {
     let dd = next.down - k.down;
-    (0.0..=max_gap_ms).contains(&dd).then(|| {
-        let pair = slot(k.key) * SLOTS + slot(next.key);
-        Obs::Pair(pair, log_ms(dd), log_ud(next.down - k.up))
+    (0.0..=max_gap_ms).contains(&dd).then(|| Obs::Pair {
+        classes: class_of(k.key) * CLASS_COUNT + class_of(next.key),
+        digraph: digraph_of(k.key, next.key),
+        dd: log_ms(dd),
+        ud: log_ud(next.down - k.up),
     })
 }
 
+/// Running sums of one feature (in memory while learning only).
 #[derive(Clone, Copy, Debug, Default)]
 struct Acc {
     n: u64,
@@ -241,6 +169,11 @@ impl Acc {
         self.sum += v;
         self.sumsq += v * v;
     }
+    fn merge(&mut self, o: &Acc) {
+        self.n += o.n;
+        self.sum += o.sum;
+        self.sumsq += o.sumsq;
+    }
     fn mean(&self) -> f64 {
         self.sum / self.n.max(1) as f64
     }
@@ -250,14 +183,42 @@ impl Acc {
     }
 }
 
+/// Running sums of a pair's two latencies.
+#[derive(Clone, Copy, Debug, Default)]
+struct PairAcc {
+    dd: Acc,
+    ud: Acc,
+}
+
+impl PairAcc {
+    fn merge(&mut self, o: &PairAcc) {
+        self.dd.merge(&o.dd);
+        self.ud.merge(&o.ud);
+    }
+}
+
+/// Pooled spread of features seen at least twice (the prior their own spreads shrink to).
+fn pooled_sd<'a>(accs: impl Iterator<Item = &'a Acc>) -> f64 {
+    let (ss, dof) = accs
+        .filter(|a| a.n >= 2)
+        .fold((0.0, 0u64), |(ss, d), a| (ss + a.ss(), d + a.n - 1));
+    if dof == 0 {
+        0.3
+    } else {
+        (ss / dof as f64).sqrt().max(0.02)
+    }
+}
+
 /// Accumulates keystrokes of a user's ordinary typing into a [`Profile`]. Holds running
 /// sums only: keystrokes are not kept.
 #[derive(Clone, Debug)]
 pub struct ProfileBuilder {
     params: FreeParams,
     hold: Vec<Acc>,
-    dd: Vec<Acc>,
-    ud: Vec<Acc>,
+    /// Pairs that are not a listed digraph, per class pair.
+    pairs: Vec<PairAcc>,
+    /// Listed digraphs (joined to their class pair at build time if seen too rarely).
+    digraphs: Vec<PairAcc>,
     keystrokes: u64,
     /// The previous key of the current stretch (for [`ProfileBuilder::push`]); the only
     /// keystroke ever held.
@@ -281,9 +242,9 @@ impl ProfileBuilder {
     pub fn with_params(params: FreeParams) -> ProfileBuilder {
         ProfileBuilder {
             params,
-            hold: vec![Acc::default(); SLOTS],
-            dd: vec![Acc::default(); SLOTS * SLOTS],
-            ud: vec![Acc::default(); SLOTS * SLOTS],
+            hold: vec![Acc::default(); CLASS_COUNT],
+            pairs: vec![PairAcc::default(); CLASS_COUNT * CLASS_COUNT],
+            digraphs: vec![PairAcc::default(); DIGRAPH_COUNT],
             keystrokes: 0,
             last: None,
         }
@@ -307,7 +268,7 @@ impl ProfileBuilder {
             return;
         }
         self.keystrokes += 1;
-        self.record(Obs::Hold(slot(key.key), log_ms(key.hold())));
+        self.record(Obs::Hold(class_of(key.key), log_ms(key.hold())));
         if let Some(pair) = self
             .last
             .and_then(|prev| pair_obs(&prev, &key, self.params.max_gap_ms))
@@ -324,10 +285,19 @@ impl ProfileBuilder {
 
     fn record(&mut self, o: Obs) {
         match o {
-            Obs::Hold(s, h) => self.hold[s].add(h),
-            Obs::Pair(p, d, u) => {
-                self.dd[p].add(d);
-                self.ud[p].add(u);
+            Obs::Hold(c, h) => self.hold[c].add(h),
+            Obs::Pair {
+                classes,
+                digraph,
+                dd,
+                ud,
+            } => {
+                let acc = match digraph {
+                    Some(d) => &mut self.digraphs[d],
+                    None => &mut self.pairs[classes],
+                };
+                acc.dd.add(dd);
+                acc.ud.add(ud);
             }
         }
     }
@@ -346,44 +316,51 @@ impl ProfileBuilder {
         if self.len() < MIN_PROFILE_KEYSTROKES {
             return None;
         }
-        let pooled = |accs: &[Acc], min: u64| {
-            let (ss, dof) = accs
-                .iter()
-                .filter(|a| a.n >= min)
-                .fold((0.0, 0u64), |(ss, d), a| (ss + a.ss(), d + a.n - 1));
-            if dof == 0 {
-                0.3
-            } else {
-                (ss / dof as f64).sqrt().max(0.02)
+        // Digraphs seen too rarely for their own statistics count for their class pair.
+        let mut pairs = self.pairs.clone();
+        let mut digraphs = self.digraphs.clone();
+        for (d, acc) in digraphs.iter_mut().enumerate() {
+            if acc.dd.n < MIN_DIGRAPH_COUNT {
+                let (a, b) = slots::digraph_classes(d);
+                pairs[a * CLASS_COUNT + b].merge(acc);
+                *acc = PairAcc::default();
+            }
+        }
+        let all_pairs = || pairs.iter().chain(&digraphs);
+        let prior = [
+            pooled_sd(self.hold.iter()),
+            pooled_sd(all_pairs().map(|p| &p.dd)),
+            pooled_sd(all_pairs().map(|p| &p.ud)),
+        ];
+        // The feature's own spread shrunk towards the pooled one (its count goes no further).
+        let w = self.params.prior_weight;
+        let stat = |a: &Acc, prior: f64| {
+            let var = (a.ss() + w * prior * prior) / ((a.n - 1) as f64 + w);
+            Stat {
+                mean: a.mean() as f32,
+                sd: var.sqrt() as f32,
             }
         };
-        let pooled_sd = [
-            pooled(&self.hold, 2),
-            pooled(&self.dd, 2),
-            pooled(&self.ud, 2),
-        ];
-        let stats = |accs: &[Acc], prior: f64, min: u64| -> Vec<Stat> {
-            accs.iter()
-                .map(|a| {
-                    if a.n < min.max(1) {
-                        return Stat::default();
-                    }
-                    // Shrink the feature's own spread towards the pooled one.
-                    let w = self.params.prior_weight;
-                    let var = (a.ss() + w * prior * prior) / ((a.n - 1) as f64 + w);
-                    Stat {
-                        n: a.n.min(COUNT_CAP as u64) as u32,
-                        mean: a.mean() as f32,
-                        sd: var.sqrt() as f32,
-                    }
-                })
-                .collect()
+        let pair_stat = |p: &PairAcc, min: u64| {
+            (p.dd.n >= min).then(|| PairStat {
+                dd: stat(&p.dd, prior[1]),
+                ud: stat(&p.ud, prior[2]),
+            })
         };
-        let min_pair = MIN_PAIR_COUNT as u64;
         Some(Profile {
-            hold: stats(&self.hold, pooled_sd[0], 1),
-            dd: stats(&self.dd, pooled_sd[1], min_pair),
-            ud: stats(&self.ud, pooled_sd[2], min_pair),
+            hold: self
+                .hold
+                .iter()
+                .map(|a| (a.n >= MIN_CLASS_COUNT).then(|| stat(a, prior[0])))
+                .collect(),
+            pairs: pairs
+                .iter()
+                .map(|p| pair_stat(p, MIN_CLASS_COUNT))
+                .collect(),
+            digraphs: digraphs
+                .iter()
+                .map(|p| pair_stat(p, MIN_DIGRAPH_COUNT))
+                .collect(),
             keystrokes: self.keystrokes.min(u32::MAX as u64) as u32,
         })
     }
@@ -400,32 +377,49 @@ pub struct WindowScore {
 
 /// Scores a window of keystrokes (ordered by press time) against a profile.
 ///
-/// Each timing the profile knows gives a standardised deviation `z` (log domain). The `z`
-/// of one feature (a key's hold, a pair's down-down or up-down) are summed over the window
-/// and scaled by `1/sqrt(k)` for `k` occurrences: for the owner that is again about
-/// `|N(0, 1)|`, while someone who is consistently slower or faster on that feature drifts
-/// away with every occurrence, which a mean of single deviations would average out. The
-/// score is the mean of these per-feature figures (clipped at [`FreeParams::clip`]),
+/// Each timing the profile knows gives a standardised deviation `z` (log domain): a key's
+/// hold against its class, a pair's down-down and up-down against its digraph when the
+/// profile has that digraph, else against its class pair. The `z` of one feature are summed
+/// over the window and scaled by `1/sqrt(k)` for `k` occurrences: for the owner that is again
+/// about `|N(0, 1)|`, while someone who is consistently slower or faster on that feature
+/// drifts away with every occurrence, which a mean of single deviations would average out.
+/// The score is the mean of these per-feature figures (clipped at [`FreeParams::clip`]),
 /// weighted by occurrences: about 0.9 for the owner on real typing, more for others.
 pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams) -> WindowScore {
     // (feature id, z) for every comparable timing, grouped by feature below.
     let mut zs: Vec<(u32, f64)> = Vec::with_capacity(3 * window.len());
-    let mut add = |st: Option<&Stat>, x: f64, id: usize| {
-        if let Some(st) = st.filter(|st| st.n > 0 && st.sd > 0.0) {
-            let z = (x - st.mean as f64) / st.sd as f64;
-            // Unusable times (NaN, infinities) carry no evidence.
-            if z.is_finite() {
-                zs.push((id as u32, z));
-            }
+    let mut add = |st: &Stat, x: f64, id: usize| {
+        let z = (x - st.mean as f64) / st.sd as f64;
+        // Unusable times (NaN, infinities) carry no evidence.
+        if z.is_finite() {
+            zs.push((id as u32, z));
         }
     };
-    const DD_BASE: usize = SLOTS;
-    const UD_BASE: usize = SLOTS + SLOTS * SLOTS;
+    // Feature ids: holds, then (dd, ud) of class pairs, then (dd, ud) of digraphs.
+    const PAIR_BASE: usize = CLASS_COUNT;
+    const DIGRAPH_BASE: usize = PAIR_BASE + 2 * CLASS_COUNT * CLASS_COUNT;
     observations(window, params.max_gap_ms, |o| match o {
-        Obs::Hold(s, h) => add(profile.hold.get(s), h, s),
-        Obs::Pair(p, d, u) => {
-            add(profile.dd.get(p), d, DD_BASE + p);
-            add(profile.ud.get(p), u, UD_BASE + p);
+        Obs::Hold(c, h) => {
+            if let Some(st) = &profile.hold[c] {
+                add(st, h, c);
+            }
+        }
+        Obs::Pair {
+            classes,
+            digraph,
+            dd,
+            ud,
+        } => {
+            let own = digraph.and_then(|d| Some((d, profile.digraphs[d].as_ref()?)));
+            let (id, st) = match own {
+                Some((d, st)) => (DIGRAPH_BASE + 2 * d, st),
+                None => match &profile.pairs[classes] {
+                    Some(st) => (PAIR_BASE + 2 * classes, st),
+                    None => return,
+                },
+            };
+            add(&st.dd, dd, id);
+            add(&st.ud, ud, id + 1);
         }
     });
     zs.sort_unstable_by_key(|&(id, _)| id);
@@ -450,6 +444,8 @@ pub fn score_window(profile: &Profile, window: &[Keystroke], params: &FreeParams
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval_free::SplitMix64;
+    use crate::keys::Key;
 
     pub(crate) fn stream(keys: &[(u16, f64, f64)]) -> Vec<Keystroke> {
         keys.iter()
@@ -461,7 +457,8 @@ mod tests {
             .collect()
     }
 
-    /// A repetitive typist: keys a, s, d, f cycling with fixed rhythm scaled by `tempo`.
+    /// A repetitive typist: keys a, s, d, f, space cycling with fixed rhythm scaled by
+    /// `tempo` (five classes, four class pairs and the listed digraph "as").
     fn typing(n: usize, tempo: f64) -> Vec<Keystroke> {
         let codes = [30u16, 31, 32, 33, 57];
         let mut t = 0.0;
@@ -475,19 +472,36 @@ mod tests {
         stream(&v)
     }
 
-    #[test]
-    fn slots_cover_letters_once() {
-        let mut seen = [false; 26];
-        for c in b'a'..=b'z' {
-            let k = Key::from_name(&(c as char).to_string()).unwrap();
-            let s = slot(k);
-            assert_eq!(s, (c - b'a') as usize);
-            assert!(!seen[s]);
-            seen[s] = true;
-        }
-        assert_eq!(slot(Key::SPACE), 26);
-        assert_eq!(slot(Key::LEFTSHIFT), slot(Key::RIGHTSHIFT));
-        assert_eq!(slot(Key(Key::FOREIGN_BASE + 3)), 35);
+    /// Keystrokes of `text` (lower-case letters and spaces) at a steady, slightly noisy pace.
+    fn typed(text: &str, rng: &mut SplitMix64) -> Vec<Keystroke> {
+        let mut t = 0.0;
+        text.chars()
+            .map(|c| {
+                let key = match c {
+                    ' ' => Key::SPACE,
+                    c => Key::from_name(&c.to_string()).unwrap(),
+                };
+                t += 120.0 + rng.below(60) as f64;
+                Keystroke {
+                    key,
+                    down: t,
+                    up: t + 70.0 + rng.below(30) as f64,
+                }
+            })
+            .collect()
+    }
+
+    fn key(name: &str) -> Key {
+        Key::from_name(name).unwrap()
+    }
+
+    fn class_pair(a: &str, b: &str) -> usize {
+        class_of(key(a)) * CLASS_COUNT + class_of(key(b))
+    }
+
+    /// Pairs the builder has recorded so far (class pairs and digraphs).
+    fn recorded_pairs(b: &ProfileBuilder) -> u64 {
+        b.pairs.iter().chain(&b.digraphs).map(|p| p.dd.n).sum()
     }
 
     #[test]
@@ -517,7 +531,7 @@ mod tests {
         let w = stream(&[(30, 0.0, 80.0), (31, 5000.0, 80.0)]);
         let mut pairs = 0;
         observations(&w, 1500.0, |o| {
-            if matches!(o, Obs::Pair(..)) {
+            if matches!(o, Obs::Pair { .. }) {
                 pairs += 1
             }
         });
@@ -538,31 +552,172 @@ mod tests {
         let mut c = ProfileBuilder::new();
         c.add(&keys[..150]);
         c.add(&keys[150..]);
-        let (pa, pc) = (a.build().unwrap(), c.build().unwrap());
-        let pairs = |p: &Profile| p.dd.iter().map(|s| s.n).sum::<u32>();
-        assert_eq!(pairs(&pa), pairs(&pc) + 1);
+        assert_eq!(recorded_pairs(&a), recorded_pairs(&c) + 1);
     }
 
     #[test]
-    fn profile_round_trips_sparsely_and_refuses_foreign_layouts() {
+    fn listed_digraphs_get_their_own_statistics_only_when_frequent() {
+        let th = class_pair("t", "h");
+        let digraph_th = 0;
+        let mut rng = SplitMix64::new(1);
+        let base = "fd sa ".repeat(30);
+        let with = |n: usize, rng: &mut SplitMix64| {
+            let mut b = ProfileBuilder::new();
+            b.add(&typed(&base, rng));
+            b.add(&typed(&"th ".repeat(n), rng));
+            b.build().unwrap()
+        };
+        // Too rare: the pair counts for its class pair, the digraph is absent.
+        let p = with(MIN_DIGRAPH_COUNT as usize - 1, &mut rng);
+        assert!(p.digraphs.iter().all(Option::is_none));
+        assert!(p.pairs[th].is_some());
+        // Frequent enough: the digraph has its own statistics, not its class pair.
+        let p = with(MIN_DIGRAPH_COUNT as usize, &mut rng);
+        assert!(p.digraphs[digraph_th].is_some());
+        assert!(p.pairs[th].is_none());
+        // A window's "th" is then compared to the digraph, another pair of the same
+        // classes ("rn") to nothing.
+        let params = FreeParams::default();
+        let th_window = score_window(&p, &typed("th", &mut rng), &params);
+        let rn_window = score_window(&p, &typed("rn", &mut rng), &params);
+        assert_eq!(th_window.features, 2 + 2);
+        assert_eq!(rn_window.features, 2);
+    }
+
+    #[test]
+    fn rare_class_pairs_do_not_enter_the_profile() {
+        let mut b = ProfileBuilder::new();
+        b.add(&typing(200, 1.0));
+        // One a->m pair only.
+        b.add(&stream(&[(30, 0.0, 80.0), (50, 150.0, 80.0)]));
+        let p = b.build().unwrap();
+        assert!(p.pairs[class_pair("a", "m")].is_none());
+        assert!(p.pairs[class_pair("s", "d")].is_some());
+    }
+
+    #[test]
+    fn profile_round_trips_and_refuses_other_layouts() {
         let mut b = ProfileBuilder::new();
         b.add(&typing(300, 1.0));
         let p = b.build().unwrap();
         let json = serde_json::to_string(&p).unwrap();
-        // 5 keys, 5 pairs: a few hundred bytes, not the whole table.
-        assert!(json.len() < 2000, "{}", json.len());
+        // 5 classes, 4 class pairs and the digraph "as": a few hundred bytes.
+        assert!(json.len() < 1000, "{json}");
+        assert!(json.contains("\"digraphs\":{\"as\":["), "{json}");
         assert_eq!(serde_json::from_str::<Profile>(&json).unwrap(), p);
         assert_eq!(p.keystrokes(), 300);
         assert_eq!(p.features(), 5 + 2 * 5);
-        let foreign = json.replacen(
-            "\"hold\":[[",
-            "\"hold\":[[99999,{\"n\":1,\"mean\":1.0,\"sd\":1.0}],[",
-            1,
+        let refused = |json: &str| {
+            serde_json::from_str::<Profile>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        // A profile of the earlier per-key layout, as the daemon stored it.
+        let old = r#"{"hold":[[0,{"n":12,"mean":4.5,"sd":0.2}]],
+            "dd":[[19,{"n":3,"mean":5.0,"sd":0.3}]],"ud":[[19,{"n":3,"mean":5.6,"sd":0.1}]],
+            "keystrokes":400}"#;
+        let err = refused(old);
+        assert!(err.contains("old per-key layout"), "{err}");
+        assert!(err.contains("learnt again"), "{err}");
+        // A store can tell an old layout (learn again) from a damaged row.
+        assert_eq!(stored_layout(old), Some(1));
+        assert_eq!(stored_layout(&json), Some(PROFILE_LAYOUT));
+        assert_eq!(stored_layout("{\"layout\":3}"), Some(3));
+        assert_eq!(stored_layout("{\"layout\":\"2\"}"), None);
+        assert_eq!(stored_layout("not json"), None);
+        assert!(serde_json::from_str::<Profile>(&json[..json.len() - 5]).is_err());
+        let err = refused(&json.replace("\"layout\":2", "\"layout\":3"));
+        assert!(err.contains("layout 3"), "{err}");
+        let err = refused(&json.replace("\"layout\":2", "\"layout\":2,\"hold\":[]"));
+        assert!(err.contains("unknown field `hold`"), "{err}");
+        let err = refused(&json.replace("\"left-little\"", "\"a\""));
+        assert!(err.contains("unknown key class or class pair `a`"), "{err}");
+        let err = refused(&json.replace("\"as\":", "\"qz\":"));
+        assert!(
+            err.contains("`qz`, which is not one of the listed"),
+            "{err}"
         );
-        let err = serde_json::from_str::<Profile>(&foreign).unwrap_err();
-        assert!(err.to_string().contains("out of range"), "{err}");
-        let zero_sd = json.replacen("\"sd\":", "\"sd\":0,\"x\":", 1);
-        assert!(serde_json::from_str::<Profile>(&zero_sd).is_err());
+        let err = refused(&json.replace("\"digraphs\":{", "\"digraphs\":{\"th\":[1,0,1,1],"));
+        assert!(err.contains("unusable statistics for `th`"), "{err}");
+    }
+
+    /// Everything a serialised profile holds, checked against the fixed slots: a class, a
+    /// class pair or a listed digraph, each with timing statistics only (no count).
+    #[test]
+    fn a_stored_profile_holds_no_key_pair_or_count_outside_the_fixed_slots() {
+        // Ordinary text with rare words, digits, punctuation and corrections.
+        let mut rng = SplitMix64::new(7);
+        let text = "the quick brown fox jumps over the lazy dog while my xylophone \
+                    quietly zigzags past jinxed wharves ";
+        let mut b = ProfileBuilder::new();
+        for _ in 0..8 {
+            b.add(&typed(text, &mut rng));
+        }
+        let extra = [
+            "1",
+            "2",
+            "comma",
+            "dot",
+            "backspace",
+            "leftshift",
+            "left",
+            "tab",
+        ];
+        let mut t = 0.0;
+        b.add(
+            &(0..200)
+                .map(|i| {
+                    t += 150.0;
+                    Keystroke {
+                        key: key(extra[i % extra.len()]),
+                        down: t,
+                        up: t + 80.0,
+                    }
+                })
+                .collect::<Vec<_>>(),
+        );
+        let p = b.build().unwrap();
+        let v: serde_json::Value = serde_json::to_value(&p).unwrap();
+        let top = v.as_object().unwrap();
+        let fields: Vec<&str> = top.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "class_holds",
+                "class_pairs",
+                "digraphs",
+                "keystrokes",
+                "layout"
+            ]
+        );
+        let stats = |field: &str, len: usize| {
+            let map = top[field].as_object().unwrap();
+            for (name, st) in map {
+                let st = st.as_array().unwrap();
+                assert_eq!(st.len(), len, "{field}.{name}: {st:?}");
+                assert!(st.iter().all(|x| x.as_f64().is_some()), "{name}");
+            }
+            map.keys().cloned().collect::<Vec<_>>()
+        };
+        let holds = stats("class_holds", 2);
+        assert!(holds.iter().all(|c| slots::CLASSES.contains(&c.as_str())));
+        let pairs = stats("class_pairs", 4);
+        for name in &pairs {
+            let (a, b) = name.split_once('>').unwrap();
+            assert!(
+                slots::CLASSES.contains(&a) && slots::CLASSES.contains(&b),
+                "{name}"
+            );
+        }
+        let digraphs = stats("digraphs", 4);
+        assert!(digraphs
+            .iter()
+            .all(|d| slots::DIGRAPHS.contains(&d.as_str())));
+        // The text's frequent digraphs are there, its rare pairs ("xy", "zi") are not.
+        assert!(digraphs.contains(&"th".to_string()), "{digraphs:?}");
+        assert!(pairs.len() > 20 && holds.len() > 10);
+        assert_eq!(top["layout"], 2);
+        assert_eq!(top["keystrokes"], p.keystrokes());
     }
 
     #[test]
@@ -583,17 +738,5 @@ mod tests {
         // Keys 3, 4, 5 are bad: their 3 holds and the 4 pairs touching them (dd and ud
         // each) are left out.
         assert_eq!(s.features, good.features - 3 - 2 * 4);
-    }
-
-    #[test]
-    fn rare_pairs_do_not_enter_the_profile() {
-        let mut b = ProfileBuilder::new();
-        b.add(&typing(200, 1.0));
-        // One a->z pair only.
-        b.add(&stream(&[(30, 0.0, 80.0), (44, 150.0, 80.0)]));
-        let p = b.build().unwrap();
-        assert_eq!(p.dd[slot(Key(30)) * SLOTS + slot(Key(44))].n, 0);
-        assert!(p.dd[slot(Key(30)) * SLOTS + slot(Key(31))].n > 0);
-        assert!(p.dd.iter().all(|s| s.n <= COUNT_CAP));
     }
 }
