@@ -343,12 +343,29 @@ pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Config, LoadE
     })
 }
 
+/// Keys the PAM module reads from the file itself (they decide what happens when the daemon
+/// is down, so a run-time override in the daemon's database would never reach the module).
+pub const FILE_ONLY: &[&str] = &["fail", "deny_remote"];
+
+/// Why `key` cannot be changed at run time, when it cannot.
+pub fn not_settable(key: &str) -> Option<String> {
+    if FILE_ONLY.contains(&key) {
+        Some(format!(
+            "{key} is read by the PAM module from the policy file; change it there"
+        ))
+    } else if !SETTABLE.contains(&key) {
+        Some(format!(
+            "{key} is not a setting (see `behaviorctl settings`)"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The settings `behaviorctl set` may change (scalars; rules stay in the file).
 pub const SETTABLE: &[&str] = &[
     "phrase",
     "default_journey",
-    "fail",
-    "deny_remote",
     "handle_timeout_secs",
     "enrollment.behavior",
     "enrollment.pin",
@@ -411,7 +428,13 @@ impl Config {
             ));
         }
         range("handle_timeout_secs", self.handle_timeout_secs, 1, 3600)?;
-        range("enrollment.attempts", self.enrollment.attempts, 2, 20)?;
+        // The matcher derives the per-user threshold from at least this many typings.
+        range(
+            "enrollment.attempts",
+            self.enrollment.attempts,
+            behavior_core::fixed::MIN_ENROLL_TYPINGS as u32,
+            20,
+        )?;
         range(
             "enrollment.template_validity_days",
             self.enrollment.template_validity_days,
@@ -523,10 +546,8 @@ impl Config {
 /// Sets `key` (dotted) in `table` to `value`, read as a TOML value when it parses as one
 /// (`true`, `3`, `0.5`, `"x"`), else as a bare string.
 fn apply_override(table: &mut toml::Table, key: &str, value: &str) -> Result<(), String> {
-    if !SETTABLE.contains(&key) {
-        return Err(format!(
-            "{key} is not a setting (see `behaviorctl settings`)"
-        ));
+    if let Some(why) = not_settable(key) {
+        return Err(why);
     }
     let parsed = format!("v = {value}")
         .parse::<toml::Table>()
@@ -605,7 +626,7 @@ mod tests {
     fn the_shipped_file_is_valid_and_documents_every_key() {
         let text = include_str!("../../etc/behaviord.toml");
         parse(text).unwrap();
-        for key in SETTABLE {
+        for key in SETTABLE.iter().chain(FILE_ONLY) {
             let name = key.rsplit('.').next().unwrap();
             assert!(text.contains(&format!("{name} =")), "{key} undocumented");
         }
@@ -682,5 +703,20 @@ journey = "pin"
         assert!(parse_with_overrides(file, &[("nope".into(), "1".into())]).is_err());
         assert!(parse_with_overrides(file, &[("rule".into(), "1".into())]).is_err());
         assert_eq!(c.get("default_journey").as_deref(), Some("behavior+pin"));
+    }
+
+    #[test]
+    fn keys_the_pam_module_reads_from_the_file_cannot_be_overridden() {
+        for key in FILE_ONLY {
+            let err = parse_with_overrides("", &[(key.to_string(), "true".into())])
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("read by the PAM module from the policy file"),
+                "{err}"
+            );
+        }
+        assert_eq!(not_settable("lockout.failures"), None);
     }
 }

@@ -1,8 +1,13 @@
 //! Module arguments (`debug max_tries=N timeout=S factors=behavior,pin fail=open|closed
-//! remote=fallthrough|deny conf=PATH`). The same `key=value` lines may sit in a file read
-//! first: `conf=PATH`, or else [`DEFAULT_CONF`] when it exists, so that one file sets
-//! `fail=closed` for every service; the pam.d arguments override the file. Pure: the file
-//! is read through a callback.
+//! remote=fallthrough|deny conf=PATH policy=PATH`). Three layers, each overriding the one
+//! before:
+//! 1. the daemon's policy file ([`POLICY_FILE`], or `policy=PATH`): its top-level `fail` and
+//!    `deny_remote` keys. They must be read here because they decide what happens when the
+//!    daemon cannot be reached, so the daemon cannot hand them over;
+//! 2. the module's own `key=value` file: `conf=PATH`, or else [`DEFAULT_CONF`] when it exists;
+//! 3. the pam.d arguments.
+//!
+//! Pure: files are read through a callback.
 //!
 //! An unknown or malformed argument is reported in `warnings` (the caller logs it) and
 //! ignored; numbers are clamped to sane bounds. Nothing here is ever fatal.
@@ -16,6 +21,9 @@ pub const TIMEOUT_BOUNDS_SECS: (u64, u64) = (1, 120);
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// Read when no `conf=` is given; its absence is not an error.
 pub const DEFAULT_CONF: &str = "/etc/security/pam_behavior.conf";
+/// The daemon's policy file, read for `fail` and `deny_remote` when no `policy=` is given;
+/// its absence is not an error.
+pub const POLICY_FILE: &str = "/etc/behaviord/behaviord.toml";
 
 /// A factor the module can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,22 +100,34 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
-/// Resolves the pam.d arguments, reading the `conf=` file (if any) through `read_conf`.
+/// Resolves the pam.d arguments, reading the policy and `conf=` files through `read_file`.
 pub fn parse<S: AsRef<str>>(
     args: &[S],
-    read_conf: impl FnOnce(&Path) -> std::io::Result<String>,
+    mut read_file: impl FnMut(&Path) -> std::io::Result<String>,
 ) -> Parsed {
     let mut parsed = Parsed {
         settings: Settings::default(),
         warnings: Vec::new(),
     };
+    let policy = args
+        .iter()
+        .filter_map(|a| a.as_ref().strip_prefix("policy="))
+        .next_back();
+    let policy_path = policy.unwrap_or(POLICY_FILE);
+    match read_file(Path::new(policy_path)) {
+        Ok(text) => apply_policy(&mut parsed, &text, policy_path),
+        Err(e) if policy.is_none() && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => parsed.warnings.push(format!(
+            "policy={policy_path}: cannot be read ({e}); ignored"
+        )),
+    }
     // The file first, so that pam.d arguments override it; only the last `conf=` counts.
     let conf = args
         .iter()
         .filter_map(|a| a.as_ref().strip_prefix("conf="))
         .next_back();
     let path = conf.unwrap_or(DEFAULT_CONF);
-    match read_conf(Path::new(path)) {
+    match read_file(Path::new(path)) {
         Ok(text) => {
             for (number, line) in text.lines().enumerate() {
                 let line = line.trim();
@@ -131,11 +151,41 @@ pub fn parse<S: AsRef<str>>(
     }
     for arg in args {
         let arg = arg.as_ref();
-        if !arg.starts_with("conf=") {
+        if !arg.starts_with("conf=") && !arg.starts_with("policy=") {
             apply(&mut parsed, arg, "argument");
         }
     }
     parsed
+}
+
+/// Takes `fail = "open"|"closed"` and `deny_remote = true|false` from the top level of the
+/// daemon's TOML policy (the lines before its first `[table]`). The daemon validates the
+/// whole file; here every other key is skipped, and a value of the wrong form is reported.
+fn apply_policy(parsed: &mut Parsed, text: &str, path: &str) {
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.starts_with('[') {
+            break;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let origin = format!("{path}:{}", number + 1);
+        let value = value.trim();
+        match (key.trim(), value) {
+            ("fail", "\"open\"") => parsed.settings.fail = FailMode::Open,
+            ("fail", "\"closed\"") => parsed.settings.fail = FailMode::Closed,
+            ("deny_remote", "false") => parsed.settings.remote = RemoteMode::FallThrough,
+            ("deny_remote", "true") => parsed.settings.remote = RemoteMode::Deny,
+            ("fail", v) => parsed.warnings.push(format!(
+                "{origin}: fail = {v} ignored (expected \"open\" or \"closed\")"
+            )),
+            ("deny_remote", v) => parsed.warnings.push(format!(
+                "{origin}: deny_remote = {v} ignored (expected true or false)"
+            )),
+            _ => {}
+        }
+    }
 }
 
 fn apply(parsed: &mut Parsed, item: &str, origin: &str) {
@@ -215,15 +265,69 @@ fn number(
 mod tests {
     use super::*;
 
-    /// No `conf=` given and no default file installed.
+    /// No `conf=`/`policy=` given and neither default file installed.
     fn no_file(path: &Path) -> std::io::Result<String> {
-        assert_eq!(path, Path::new(DEFAULT_CONF));
+        assert!(path == Path::new(DEFAULT_CONF) || path == Path::new(POLICY_FILE));
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "absent"))
+    }
+
+    #[test]
+    fn the_daemon_policy_sets_fail_and_remote_and_the_module_files_override_it() {
+        let policy = "# behaviord.toml\nphrase = \"x#y\"\nfail = \"closed\" # clean room\n\
+                      deny_remote = true\n[enrollment]\nfail = \"open\"\n";
+        let files = |path: &Path| -> std::io::Result<String> {
+            if path == Path::new(POLICY_FILE) {
+                Ok(policy.into())
+            } else {
+                no_file(path)
+            }
+        };
+        let parsed = parse::<&str>(&[], files);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        // `fail` inside [enrollment] is not the top-level key.
+        assert_eq!(parsed.settings.fail, FailMode::Closed);
+        assert_eq!(parsed.settings.remote, RemoteMode::Deny);
+        // pam.d arguments win over the policy file.
+        let parsed = parse(&["fail=open", "remote=fallthrough"], files);
+        assert_eq!(parsed.settings.fail, FailMode::Open);
+        assert_eq!(parsed.settings.remote, RemoteMode::FallThrough);
+    }
+
+    #[test]
+    fn a_named_policy_file_is_read_and_bad_values_are_reported() {
+        let parsed = parse(&["policy=/srv/b.toml"], |path| {
+            if path == Path::new("/srv/b.toml") {
+                Ok("fail = closed\ndeny_remote = \"yes\"\n".into())
+            } else {
+                no_file(path)
+            }
+        });
+        assert_eq!(parsed.settings, Settings::default());
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "/srv/b.toml:1: fail = closed ignored (expected \"open\" or \"closed\")",
+                "/srv/b.toml:2: deny_remote = \"yes\" ignored (expected true or false)",
+            ]
+        );
+        // A named policy file that is missing is reported, the default one is not.
+        let parsed = parse(&["policy=/nope.toml"], no_file_anywhere);
+        assert_eq!(
+            parsed.warnings,
+            vec!["policy=/nope.toml: cannot be read (absent); ignored"]
+        );
+    }
+
+    fn no_file_anywhere(_: &Path) -> std::io::Result<String> {
         Err(std::io::Error::new(std::io::ErrorKind::NotFound, "absent"))
     }
 
     #[test]
     fn the_default_conf_file_is_read_when_present() {
         let parsed = parse(&["max_tries=3"], |path| {
+            if path == Path::new(POLICY_FILE) {
+                return no_file(path);
+            }
             assert_eq!(path, Path::new("/etc/security/pam_behavior.conf"));
             Ok("fail=closed\nmax_tries=5\n".into())
         });
@@ -239,7 +343,10 @@ mod tests {
         });
         assert_eq!(
             parsed.warnings,
-            vec!["conf=/etc/security/pam_behavior.conf: cannot be read (denied); ignored"]
+            vec![
+                "policy=/etc/behaviord/behaviord.toml: cannot be read (denied); ignored",
+                "conf=/etc/security/pam_behavior.conf: cannot be read (denied); ignored"
+            ]
         );
     }
 
@@ -333,6 +440,9 @@ mod tests {
     #[test]
     fn conf_file_is_read_first_and_arguments_override_it() {
         let parsed = parse(&["conf=/etc/x.conf", "timeout=2"], |path| {
+            if path == Path::new(POLICY_FILE) {
+                return no_file(path);
+            }
             assert_eq!(path, Path::new("/etc/x.conf"));
             Ok("# clean room\nfail=closed\n\ntimeout=30\nmax_tries=2\nconf=/other\nbogus\n".into())
         });

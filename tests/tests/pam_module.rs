@@ -68,6 +68,27 @@ fn absent_daemon_fails_closed_when_configured() {
     assert_eq!(Login::new(&args, &bus).run().0, PAM_AUTH_ERR);
     let args = format!("conf={} fail=open", conf.display());
     assert_eq!(Login::new(&args, &bus).run().0, PAM_AUTHINFO_UNAVAIL);
+
+    // The daemon's own policy file (`fail`, `deny_remote` at its top level) sets the default
+    // the module files and arguments override: it is read by the module, since a daemon that
+    // is down cannot say it.
+    let policy = dir.path().join("behaviord.toml");
+    std::fs::write(
+        &policy,
+        "phrase = \"x\"\nfail = \"closed\"\ndeny_remote = true\n[enrollment]\nbehavior = true\n",
+    )
+    .unwrap();
+    let args = format!("policy={}", policy.display());
+    assert_eq!(
+        Login::new(&args, &bus).run(),
+        (PAM_AUTH_ERR, vec![error(FETCH_FAILED)])
+    );
+    let mut remote = Login::new(&args, &bus);
+    remote.rhost = Some("192.0.2.10");
+    assert_eq!(remote.run(), (PAM_AUTH_ERR, vec![]));
+    let args = format!("policy={} conf={}", policy.display(), conf.display());
+    std::fs::write(&conf, "fail=open\n").unwrap();
+    assert_eq!(Login::new(&args, &bus).run().0, PAM_AUTHINFO_UNAVAIL);
 }
 
 #[test]

@@ -342,8 +342,8 @@ impl AdminObject {
         let _g = st.enter()?;
         st.require_root(&hdr).await?;
         check_len("key", key)?;
-        if !config::SETTABLE.contains(&key) {
-            return Err(Error::InvalidArgument(format!("{key} is not a setting")));
+        if let Some(why) = config::not_settable(key) {
+            return Err(Error::InvalidArgument(why));
         }
         let removed = st.commit(|tx, audit| {
             let removed = tx.unset_setting(key)?;
