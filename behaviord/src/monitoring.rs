@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use behavior_core::free::Profile;
+use behavior_core::free::{self, Profile};
 use tokio::sync::mpsc;
 
 use crate::audit::Event;
@@ -19,11 +19,14 @@ struct DbProfiles(Arc<State>);
 impl ProfileStore for DbProfiles {
     fn load(&self, user: &str) -> Result<Option<Profile>, session::StoreError> {
         match self.0.store.profile(user)? {
-            Some(json) => {
-                Ok(Some(serde_json::from_str(&json).map_err(|e| {
+            // A profile of an earlier layout is learnt again (saving replaces the row); a
+            // current-layout row that does not read is damage, reported as such.
+            Some(json) => match free::stored_layout(&json) {
+                Some(layout) if layout != free::PROFILE_LAYOUT => Ok(None),
+                _ => Ok(Some(serde_json::from_str(&json).map_err(|e| {
                     format!("database row profiles[{user}] is corrupt: {e}")
-                })?))
-            }
+                })?)),
+            },
             None => Ok(None),
         }
     }

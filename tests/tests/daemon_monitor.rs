@@ -72,6 +72,86 @@ fn lock_calls(conn: &zbus::blocking::Connection) -> Vec<String> {
         .collect()
 }
 
+fn store_profile(d: &Daemon, profile: &str) {
+    rusqlite::Connection::open(d.db_path())
+        .unwrap()
+        .execute(
+            "INSERT INTO profiles (user, profile, updated_at) VALUES (?1, ?2, 0)",
+            (USER, profile),
+        )
+        .unwrap();
+}
+
+/// A local session c1 of USER on seat0, added to the mock and announced as logind would.
+fn open_session(conn: &zbus::blocking::Connection) {
+    conn.call_method(
+        Some(LOGIND),
+        ROOT,
+        Some(MOCK),
+        "AddSession",
+        &("c1", "seat0", UID, USER, true),
+    )
+    .unwrap();
+    // The mock adds without announcing: send logind's SessionNew as logind would.
+    let path = ObjectPath::try_from(format!("{ROOT}/session/c1")).unwrap();
+    let args: Vec<Value> = vec![Value::from("c1"), Value::from(path)];
+    conn.call_method(
+        Some(LOGIND),
+        ROOT,
+        Some(MOCK),
+        "EmitSignal",
+        &("org.freedesktop.login1.Manager", "SessionNew", "so", args),
+    )
+    .unwrap();
+}
+
+fn status(d: &Daemon) -> serde_json::Value {
+    serde_json::from_slice(&d.ctl(&["status", "--json"]).stdout).unwrap()
+}
+
+/// Waits until the first monitored session's phase satisfies `want`.
+fn wait_for_phase(d: &Daemon, want: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !want(
+        status(d)["sessions"][0]["phase"]
+            .as_str()
+            .unwrap_or_default(),
+    ) {
+        assert!(
+            Instant::now() < deadline,
+            "session not in the expected phase: {} {:?}",
+            status(d),
+            d.syslog.drain()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_profile_of_an_earlier_layout_is_learnt_again() {
+    let bus = PrivateBus::start();
+    let _logind = start_logind(&bus);
+    let d = Daemon::start(
+        &bus,
+        &format!(
+            "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
+             [enrollment]\nbehavior = true\n[session]\nmonitor = true\n"
+        ),
+    );
+    let conn = d.connect();
+    assert!(
+        d.enroll(USER, &fixture_subject("subject2")[..5], None)
+            .success
+    );
+    // Layout 1 (per-key statistics, no `layout` field) as earlier versions stored it.
+    store_profile(
+        &d,
+        r#"{"keystrokes":900,"holds":{"a":[4.5,0.2,64]},"pairs":{}}"#,
+    );
+    open_session(&conn);
+    wait_for_phase(&d, |p| p.starts_with("learning 0/"));
+}
+
 #[test]
 fn another_typist_in_a_monitored_session_is_stepped_up() {
     let bus = PrivateBus::start();
@@ -93,47 +173,11 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
     for s in &aalto("a113")[..10] {
         b.add(&s.sample.keys);
     }
-    let profile = serde_json::to_string(&b.build().unwrap()).unwrap();
-    rusqlite::Connection::open(d.db_path())
-        .unwrap()
-        .execute(
-            "INSERT INTO profiles (user, profile, updated_at) VALUES (?1, ?2, 0)",
-            (USER, &profile),
-        )
-        .unwrap();
+    store_profile(&d, &serde_json::to_string(&b.build().unwrap()).unwrap());
 
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "AddSession",
-        &("c1", "seat0", UID, USER, true),
-    )
-    .unwrap();
-    // The mock adds without announcing: send logind's SessionNew as logind would.
-    let path = ObjectPath::try_from(format!("{ROOT}/session/c1")).unwrap();
-    let args: Vec<Value> = vec![Value::from("c1"), Value::from(path)];
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "EmitSignal",
-        &("org.freedesktop.login1.Manager", "SessionNew", "so", args),
-    )
-    .unwrap();
-    let status = || -> serde_json::Value {
-        serde_json::from_slice(&d.ctl(&["status", "--json"]).stdout).unwrap()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status()["sessions"][0]["phase"] != "monitoring" {
-        assert!(
-            Instant::now() < deadline,
-            "session not monitored: {} {:?}",
-            status(),
-            d.syslog.drain()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    open_session(&conn);
+    let status = || status(&d);
+    wait_for_phase(&d, |p| p == "monitoring");
     let table = String::from_utf8(d.ctl(&["status"]).stdout).unwrap();
     assert!(
         table.contains("c1") && table.contains("monitoring"),
