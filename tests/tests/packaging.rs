@@ -783,3 +783,49 @@ fn man_pages_cover_every_command_option_and_setting() {
         );
     }
 }
+
+/// Every policy example the admin is shown (the README's ```toml blocks and the EXAMPLES of
+/// behaviord.toml(5)) is a valid policy: `behaviord --check-config` accepts it.
+#[test]
+fn documented_policy_examples_pass_check_config() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let mut examples: Vec<(String, String)> = readme
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .filter_map(|b| b.strip_prefix("toml\n"))
+        .enumerate()
+        .map(|(i, b)| (format!("README.md toml block {}", i + 1), b.to_string()))
+        .collect();
+    let man =
+        std::fs::read_to_string(workspace_root().join("packaging/man/behaviord.toml.5")).unwrap();
+    let examples_section = &man[man.find(".SH EXAMPLES").unwrap()..];
+    for (i, block) in examples_section
+        .split(".nf\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n.fi").next())
+        .enumerate()
+    {
+        examples.push((
+            format!("behaviord.toml.5 example {}", i + 1),
+            block.replace("\\-", "-"),
+        ));
+    }
+    assert!(examples.len() >= 4, "too few examples found: {examples:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in examples {
+        let path = dir.path().join("example.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = Command::new(built("behaviord"))
+            .arg("--check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name} is not a valid policy: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
