@@ -1,11 +1,12 @@
 //! Capture windows: the key timings of one phrase typing, for one authentication handle.
 //!
-//! Key events arrive on one tokio channel (from `crate::input`, or from `Test1.InjectKeys`); [`run`]
-//! feeds them to every open window and drops them at once when none is open, so the daemon
-//! keeps keys only while a login is asking for the phrase. A window pairs press and release
-//! into [`Keystroke`]s (milliseconds from the window's first press) and is taken by
-//! `Submit*`, closed by `OpenCapture` (a new typing starts a new window) and dropped with its
-//! handle.
+//! Key events arrive on one tokio channel (from `crate::input`, or from `Test1.InjectKeys`);
+//! [`run`] feeds them to every open window and keeps nothing when none is open, so capture
+//! holds keys only while a login is asking for the phrase. (The session monitor, when on,
+//! gets every event through [`Captures::set_forward`] and keeps its own sliding window.)
+//! A window pairs press and release into [`Keystroke`]s (milliseconds from the window's
+//! first press) and is taken by `Submit*`, closed by `OpenCapture` (a new typing starts a
+//! new window) and dropped with its handle.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

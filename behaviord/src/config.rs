@@ -415,7 +415,8 @@ impl Config {
             }
             Ok(())
         }
-        let phrase_ok = !self.phrase.is_empty()
+        // At least as many characters as the matcher needs keys.
+        let phrase_ok = self.phrase.len() >= behavior_core::features::MIN_KEYS
             && self.phrase.len() <= 128
             && self
                 .phrase
@@ -424,15 +425,19 @@ impl Config {
         if !phrase_ok {
             return Err((
                 "phrase".into(),
-                "must be 1 to 128 printable ASCII characters".into(),
+                format!(
+                    "must be {} to 128 printable ASCII characters",
+                    behavior_core::features::MIN_KEYS
+                ),
             ));
         }
         range("handle_timeout_secs", self.handle_timeout_secs, 1, 3600)?;
-        // The matcher derives the per-user threshold from at least this many typings.
+        // The matcher needs at least this many typings for a template.
+        let min_typings = behavior_core::fixed::MIN_ENROLL_TYPINGS as u32;
         range(
             "enrollment.attempts",
             self.enrollment.attempts,
-            behavior_core::fixed::MIN_ENROLL_TYPINGS as u32,
+            min_typings,
             20,
         )?;
         range(
@@ -673,6 +678,12 @@ journey = "pin"
 
         let e = parse("[verify]\nmax_tries = \"three\"\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
+
+        // What the matcher cannot work with.
+        let e = parse("[enrollment]\nattempts = 2\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse("phrase = \"ab\"\n").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! self-service and its own screen unlock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
 
 use behavior_ipc::auth::AuthProxyBlocking;
 use behavior_tests::{fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
@@ -279,4 +280,74 @@ fn the_daemon_refuses_non_root_even_when_the_bus_lets_it_through() {
         );
     }
     assert_eq!(snapshot(&d), before);
+}
+
+/// A listener counting `Admin1.EventLogged` signals for 1.5 s, running
+/// as `as_nobody` or root (python3-dbus, installed with python3-dbusmock).
+fn listen_for_events(d: &Daemon, as_nobody: bool) -> Child {
+    let script = r#"
+import sys, dbus
+from dbus.mainloop.glib import DBusGMainLoop
+from gi.repository import GLib
+DBusGMainLoop(set_as_default=True)
+bus = dbus.bus.BusConnection(sys.argv[1])
+count = [0]
+def got(*args):
+    count[0] += 1
+bus.add_signal_receiver(got, signal_name="EventLogged", dbus_interface="org.behaviord.Admin1")
+print("ready", flush=True)
+loop = GLib.MainLoop()
+GLib.timeout_add(1500, loop.quit)
+loop.run()
+print(count[0], flush=True)
+"#;
+    let mut cmd = if as_nobody {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/usr/bin/python3",
+        ]);
+        c
+    } else {
+        Command::new("/usr/bin/python3")
+    };
+    cmd.args(["-c", script, d.bus_address()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Audit events are broadcast as signals; the shipped policy delivers them to root only.
+#[test]
+fn audit_signals_reach_root_only() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let mut listeners: Vec<(bool, Child, BufReader<std::process::ChildStdout>)> = [true, false]
+        .into_iter()
+        .map(|nobody| {
+            let mut child = listen_for_events(&d, nobody);
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), "ready");
+            (nobody, child, out)
+        })
+        .collect();
+    for i in 0..3 {
+        let value = if i % 2 == 0 { "4" } else { "5" };
+        assert!(d.ctl(&["set", "verify.max_tries", value]).status.success());
+    }
+    for (nobody, child, out) in listeners.iter_mut() {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        child.wait().unwrap();
+        let n: u32 = line.trim().parse().unwrap();
+        if *nobody {
+            assert_eq!(n, 0, "nobody received audit events");
+        } else {
+            assert_eq!(n, 3, "root's listener missed events");
+        }
+    }
 }
