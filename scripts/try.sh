@@ -114,6 +114,8 @@ try: log in through the PAM module with pamtester; the first run enrolls you (ty
      phrase each time it is shown, then set a PIN), the next ones verify you:
        LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
          PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try \$USER authenticate
+try: once enrolled, see how each typing scores against your threshold (nothing counted):
+       behaviorctl try
 try: type 'exit' to stop the daemon and delete everything.
 EOF
 "${SHELL:-/bin/bash}" -i || true

@@ -37,6 +37,14 @@ pub struct TrialResult {
     pub accepted: bool,
     /// A sentence for the user.
     pub message: String,
+    /// `score` and `threshold` are given: only to root (an admin tuning
+    /// `thresholds.accept`, or `scripts/try.sh`). Other users learn only whether the typing
+    /// would have passed, so a trial is no gradient to practise someone's rhythm against.
+    pub scored: bool,
+    /// The matcher's score of this typing (accepted when at most `threshold`); 0 unless `scored`.
+    pub score: f64,
+    /// The threshold this user's score is compared with; 0 unless `scored`.
+    pub threshold: f64,
 }
 
 #[zbus::proxy(

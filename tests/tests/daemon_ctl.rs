@@ -9,7 +9,7 @@ use std::time::Duration;
 use behavior_ipc::auth::{AuthProxyBlocking, Stage, VerifyStatus};
 use behavior_ipc::Error;
 use behavior_tests::{built, fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const USER: &str = "nobody";
 
@@ -248,12 +248,23 @@ fn events_follow_streams_new_events() {
     assert_eq!(v["outcome"], "set verify.max_tries");
 }
 
-/// `behaviorctl try` as the enrolled user: typing injected while it waits for the phrase.
+/// `behaviorctl try` as the enrolled user `nobody` (or as root): typing injected while it
+/// waits for the phrase.
 fn try_as_nobody(d: &Daemon, typing: &behavior_tests::Typing) -> Value {
+    try_as(d, true, typing)
+}
+
+fn try_as(d: &Daemon, nobody: bool, typing: &behavior_tests::Typing) -> Value {
     use std::io::Write;
-    let mut child = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(built("behaviorctl"))
+    let mut command = if nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(built("behaviorctl"));
+        c
+    } else {
+        Command::new(built("behaviorctl"))
+    };
+    let mut child = command
         .args(["try", "--json"])
         .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
         .stdin(Stdio::piped())
@@ -290,12 +301,36 @@ fn a_user_tries_the_matcher_on_their_own_typing() {
     let conn = d.connect();
     ok(d.ctl(&["set", "default_journey", "behavior"]));
     assert!(d.enroll(USER, &genuine[..5], None).success);
+    assert!(d.enroll("root", &genuine[..5], None).success);
     let events = d.db_count("SELECT COUNT(*) FROM events");
 
     let r = try_as_nobody(&d, &genuine[14]);
     assert_eq!(r["accepted"], true, "{r}");
     let r = try_as_nobody(&d, &fixture_subject("subject4")[0]);
     assert_eq!(r["accepted"], false, "{r}");
+    // A user learns the verdict only, never the score to practise against.
+    assert_eq!(
+        (&r["scored"], &r["score"]),
+        (&json!(false), &json!(0.0)),
+        "{r}"
+    );
+    // Root (an admin tuning thresholds.accept) sees the score against the threshold.
+    let r = try_as(&d, false, &fixture_subject("subject4")[0]);
+    assert_eq!(
+        (&r["scored"], &r["accepted"]),
+        (&json!(true), &json!(false)),
+        "{r}"
+    );
+    assert!(
+        r["score"].as_f64().unwrap() > r["threshold"].as_f64().unwrap(),
+        "{r}"
+    );
+    let r = try_as(&d, false, &genuine[14]);
+    assert!(
+        r["score"].as_f64().unwrap() <= r["threshold"].as_f64().unwrap(),
+        "{r}"
+    );
+    assert!(r["threshold"].as_f64().unwrap() > 0.0, "{r}");
     // Nothing counted or stored.
     assert_eq!(d.db_count("SELECT COUNT(*) FROM events"), events);
     assert_eq!(

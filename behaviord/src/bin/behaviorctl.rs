@@ -373,6 +373,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 return print_json(&r);
             }
             println!("{}", r.message);
+            if r.scored {
+                println!(
+                    "score {:.2} against threshold {:.2} ({})",
+                    r.score,
+                    r.threshold,
+                    if r.accepted { "accepted" } else { "rejected" }
+                );
+            }
         }
         Command::Me(out) => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;

@@ -95,7 +95,7 @@ impl UserObject {
         let _g = st.enter()?;
         check_len("typed", typed)?;
         let typed = zeroize::Zeroizing::new(typed.to_string());
-        let (caller, _) = st.caller(&hdr).await?;
+        let (caller, uid) = st.caller(&hdr).await?;
         let user = st.end_trial(handle, &caller)?;
         let captured = take_capture(st, handle).await?;
         let config = st.config();
@@ -104,6 +104,9 @@ impl UserObject {
         let result = |accepted: bool, message: &str| TrialResult {
             accepted,
             message: message.to_string(),
+            scored: false,
+            score: 0.0,
+            threshold: 0.0,
         };
         if typed.as_str() != config.phrase {
             return Ok(result(false, "The typed text differs from the phrase."));
@@ -111,10 +114,20 @@ impl UserObject {
         Ok(match matching::judge(&captured, &typed) {
             Typing::Usable(sample) => {
                 let v = fixed::verify(&template, &sample, &matching::params(&config));
-                if v.accepted {
+                let r = if v.accepted {
                     result(true, "This typing matches your pattern.")
                 } else {
                     result(false, "This typing does not match your pattern.")
+                };
+                if uid == 0 {
+                    TrialResult {
+                        scored: true,
+                        score: v.score,
+                        threshold: v.threshold,
+                        ..r
+                    }
+                } else {
+                    r
                 }
             }
             Typing::Mismatch => result(false, "The keys pressed do not match the typed phrase."),
