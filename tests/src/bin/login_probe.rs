@@ -231,7 +231,7 @@ impl Keyboard {
             kb.key(KEY_F13, false);
             thread::sleep(Duration::from_millis(5));
         }
-        kb.kernel_events();
+        kb.kernel_events(40);
         kb
     }
 
@@ -241,9 +241,18 @@ impl Keyboard {
     }
 
     /// Key presses and releases the kernel reported since the last call: (code, down, µs).
-    fn kernel_events(&self) -> Vec<(u16, bool, i64)> {
+    /// Waits (2 s at most) for the `expected` ones, then takes any more that are there.
+    fn kernel_events(&self, expected: usize) -> Vec<(u16, bool, i64)> {
+        let deadline = Instant::now() + Duration::from_secs(2);
         let mut out = Vec::new();
-        while let Ok(e) = self.kernel.recv_timeout(Duration::from_millis(100)) {
+        while out.len() < expected {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.kernel.recv_timeout(left) {
+                Ok(e) => out.push(e),
+                Err(_) => break,
+            }
+        }
+        while let Ok(e) = self.kernel.recv_timeout(Duration::from_millis(20)) {
             out.push(e);
         }
         out
@@ -320,7 +329,11 @@ impl Typist {
             return;
         };
         perform(&mut self.kbs, &steps);
-        let kernel = [self.kbs[0].kernel_events(), self.kbs[1].kernel_events()];
+        let on = |kb| steps.iter().filter(|s| s.kb == kb).count();
+        let kernel = [
+            self.kbs[0].kernel_events(on(0)),
+            self.kbs[1].kernel_events(on(1)),
+        ];
         self.typed.push(Typed { steps, kernel });
     }
 }
@@ -619,47 +632,58 @@ fn main() {
 mod tests {
     use super::*;
 
-    /// The planned events with every time moved by up to ±`ms` (deterministic), as
-    /// emulation jitter would.
-    fn jittered(steps: &[Step], ms: f64, seed: u64) -> Vec<(u16, bool, i64)> {
+    /// The planned events with every time moved by up to ±3 ms (deterministic), as
+    /// emulation jitter would, and every event from the `pause`th on `pause_ms` later (the
+    /// host descheduling the VM once).
+    fn jittered(steps: &[Step], seed: u64, pause: usize, pause_ms: i64) -> Sample {
         let mut x = seed;
         let mut ev = planned_events(steps, 0);
-        for e in &mut ev {
+        for (i, e) in ev.iter_mut().enumerate() {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let u = (x >> 11) as f64 / (1u64 << 53) as f64;
-            e.2 += ((u * 2.0 - 1.0) * ms * 1000.0) as i64;
+            e.2 += ((u * 2.0 - 1.0) * 3000.0) as i64;
+            if i >= pause {
+                e.2 += pause_ms * 1000;
+            }
         }
-        ev
-    }
-
-    fn sample(text: &str, rhythm: Rhythm, seed: u64) -> Sample {
-        sample_of(&jittered(&plan(text, rhythm, 0, 40.0), 3.0, seed)).unwrap()
+        sample_of(&ev).unwrap()
     }
 
     /// The planned typings decide as the VM cases expect with a margin, even with ±3 ms of
-    /// jitter on every event: so a failure in the VM is the daemon's, not the plan's.
+    /// jitter on every event and one 30 ms pause: so a failure in the VM is the daemon's,
+    /// not the plan's.
     #[test]
     fn planned_rhythms_enroll_match_and_differ() {
         let text = format!("{PHRASE}\n");
+        let typing = |r| plan(&text, r, 0, 40.0);
         let params = Params::default();
-        for seed in 0..20 {
+        for seed in 0..50 {
             let enrolled: Vec<Sample> = (1..=3)
-                .map(|v| sample(&text, Rhythm::Genuine { variant: v }, seed * 10 + v as u64))
+                .map(|v| {
+                    jittered(
+                        &typing(Rhythm::Genuine { variant: v }),
+                        seed * 10 + v as u64,
+                        0,
+                        0,
+                    )
+                })
                 .collect();
             for k in 1..3 {
                 fixed::check_candidate(&enrolled[..k], &enrolled[k], &params).unwrap();
             }
             let t = fixed::enroll(&enrolled, &params).unwrap();
-            let genuine = fixed::verify(
-                &t,
-                &sample(&text, Rhythm::Genuine { variant: 0 }, seed + 99),
-                &params,
-            );
-            assert!(genuine.score < params.accept / 2.0, "{genuine:?}");
-            let other = fixed::verify(&t, &sample(&text, Rhythm::Other, seed + 7), &params);
-            assert!(other.score > params.accept * 5.0, "{other:?}");
+            let genuine = typing(Rhythm::Genuine { variant: 0 });
+            let v = fixed::verify(&t, &jittered(&genuine, seed + 99, 0, 0), &params);
+            assert!(v.score < params.accept * 0.75, "{v:?}");
+            for pause in [3, 10, 18] {
+                let v = fixed::verify(&t, &jittered(&genuine, seed + 99, pause, 30), &params);
+                assert!(v.accepted, "30 ms pause before event {pause}: {v:?}");
+            }
+            let other = jittered(&typing(Rhythm::Other), seed + 7, 0, 0);
+            let v = fixed::verify(&t, &other, &params);
+            assert!(v.score > params.accept * 5.0, "{v:?}");
         }
     }
 
