@@ -9,7 +9,14 @@ use std::process::Command;
 use std::time::Instant;
 
 /// Cases the probe must report as passed.
-const CASES: &[&str] = &["enroll", "timings", "verify", "virtual-ignored"];
+const CASES: &[&str] = &[
+    "enroll",
+    "timings",
+    "hotplug-add",
+    "verify",
+    "hotplug-remove",
+    "virtual-ignored",
+];
 
 #[test]
 fn daemon_captures_real_kernel_key_events_through_pam_logins() {

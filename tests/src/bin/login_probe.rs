@@ -11,6 +11,8 @@
 //!   the same features computed from the kernel timestamps a second reader of the device
 //!   saw, within 1 ms. The daemon never returns key timings over D-Bus; the template is the
 //!   phrase's own timings, which it is allowed to keep.
+//! - `hotplug-add`, `hotplug-remove`: a second keyboard plugged in while the daemon runs
+//!   is read (`behaviorctl status`, and `verify` types on it); unplugged, it is dropped.
 //! - `verify`: keys from a second keyboard inside a typing whose own keys match the pattern
 //!   are refused; a very different rhythm is refused; the enrolled rhythm is accepted.
 //! - `virtual-ignored`: with the default `[input]` (no `allow_virtual`) the daemon sees no
@@ -298,7 +300,8 @@ fn perform(kbs: &mut [Keyboard], steps: &[Step]) {
 /// What one phrase prompt's typing was: the plan and what the kernel stamped per keyboard.
 struct Typed {
     steps: Vec<Step>,
-    kernel: [Vec<(u16, bool, i64)>; 2],
+    /// Per keyboard plugged in at the time.
+    kernel: Vec<Vec<(u16, bool, i64)>>,
 }
 
 /// Types `steps` when a phrase prompt comes, in order; records what the kernel saw.
@@ -329,11 +332,9 @@ impl Typist {
             return;
         };
         perform(&mut self.kbs, &steps);
-        let on = |kb| steps.iter().filter(|s| s.kb == kb).count();
-        let kernel = [
-            self.kbs[0].kernel_events(on(0)),
-            self.kbs[1].kernel_events(on(1)),
-        ];
+        let kernel = (self.kbs.iter().enumerate())
+            .map(|(i, kb)| kb.kernel_events(steps.iter().filter(|s| s.kb == i).count()))
+            .collect();
         self.typed.push(Typed { steps, kernel });
     }
 }
@@ -577,6 +578,46 @@ fn virtual_ignored(daemon: &mut Daemon, typist: &RefCell<Typist>) -> Check {
     Ok(())
 }
 
+/// How many keyboards the daemon reads (`behaviorctl status`).
+fn daemon_keyboards(daemon: &Daemon) -> Result<u64, String> {
+    let out = daemon.ctl(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("behaviorctl status --json: {e}: {out:?}"))?;
+    status["keyboards"]
+        .as_u64()
+        .ok_or_else(|| format!("no keyboards in {status}"))
+}
+
+fn wait_keyboards(daemon: &Daemon, n: u64) -> Check {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = daemon_keyboards(daemon)?;
+        if now == n {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the daemon reads {now} keyboards, expected {n}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A second keyboard plugged in while the daemon runs is read (the `verify` case types
+/// on it); unplugged, it is dropped.
+fn plug(daemon: &Daemon, typist: &RefCell<Typist>, before: u64) -> Check {
+    typist
+        .borrow_mut()
+        .kbs
+        .push(Keyboard::new("probe-second-keyboard"));
+    wait_keyboards(daemon, before + 1)
+}
+
+fn unplug(daemon: &Daemon, typist: &RefCell<Typist>, before: u64) -> Check {
+    typist.borrow_mut().kbs.truncate(1);
+    wait_keyboards(daemon, before)
+}
+
 fn main() {
     let started = Instant::now();
     let mut failed = false;
@@ -589,11 +630,8 @@ fn main() {
     };
     let mut figures = Vec::new();
 
-    // Keyboards first: the daemon opens the present ones when it starts.
-    let typist = RefCell::new(Typist::new(vec![
-        Keyboard::new("probe-keyboard"),
-        Keyboard::new("probe-second-keyboard"),
-    ]));
+    // The first keyboard is there when the daemon starts; the second comes later.
+    let typist = RefCell::new(Typist::new(vec![Keyboard::new("probe-keyboard")]));
     let bus = PrivateBus::start();
     let mut daemon = Daemon::start_with(
         &bus,
@@ -610,7 +648,18 @@ fn main() {
     report("enroll", r);
     if enrolled {
         report("timings", timings(&daemon, &typist, &mut figures));
-        report("verify", verify(&daemon, &typist));
+        match daemon_keyboards(&daemon) {
+            Err(why) => report("hotplug", Err(why)),
+            Ok(n) => {
+                let r = plug(&daemon, &typist, n);
+                let plugged = r.is_ok();
+                report("hotplug-add", r);
+                if plugged {
+                    report("verify", verify(&daemon, &typist));
+                }
+                report("hotplug-remove", unplug(&daemon, &typist, n));
+            }
+        }
         report("virtual-ignored", virtual_ignored(&mut daemon, &typist));
     }
     figures.push(format!(
