@@ -79,6 +79,7 @@ pub struct Config {
     pub lockout: Lockout,
     pub thresholds: Thresholds,
     pub session: Session,
+    pub input: Input,
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
 }
@@ -154,6 +155,15 @@ pub struct Session {
     pub idle_reset_seconds: u32,
 }
 
+/// `[input]`: which keyboards the daemon reads; taken at start only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Input {
+    /// Read virtual (uinput) keyboards too. Off: a replay of recorded timings through uinput
+    /// is an attack, not a user; tests turn it on.
+    pub allow_virtual: bool,
+}
+
 /// `[[rule]]`: the first rule whose every given list matches decides the journey. An empty
 /// or absent list matches anything.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +195,7 @@ impl Default for Config {
             lockout: Lockout::default(),
             thresholds: Thresholds::default(),
             session: Session::default(),
+            input: Input::default(),
             rules: Vec::new(),
         }
     }
@@ -658,6 +669,22 @@ journey = "pin"
         assert_eq!(c.lockout_ms(), 3000);
         assert_eq!(c.rules[0].journey, Journey::Pin);
         assert_eq!(c.phrase, "hello world");
+    }
+
+    #[test]
+    fn virtual_keyboards_are_ignored_unless_allowed() {
+        assert!(!parse("").unwrap().input.allow_virtual);
+        assert!(!parse("[input]\n").unwrap().input.allow_virtual);
+        let c = parse("[input]\nallow_virtual = true\n").unwrap();
+        assert!(c.input.allow_virtual);
+        let e = parse("[input]\nallow_virtual = \"yes\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse("[input]\nallow_uinput = true\n").unwrap_err();
+        assert!(e.reason.contains("allow_uinput"), "{e}");
+        // Not a run-time setting: the reader is started once.
+        assert!(
+            parse_with_overrides("", &[("input.allow_virtual".into(), "true".into())]).is_err()
+        );
     }
 
     #[test]

@@ -266,7 +266,16 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     }
     if !test_input {
         // Real keyboards; without them the daemon still serves (PINs, admin) and says why.
-        match crate::input::spawn(crate::input::InputConfig::default(), tx.clone()) {
+        let input_config = crate::input::InputConfig {
+            allow_virtual: state.config().input.allow_virtual,
+            ..crate::input::InputConfig::default()
+        };
+        if input_config.allow_virtual {
+            let warn = "input.allow_virtual is on: virtual (uinput) keyboards are read, so replayed key timings count as typing";
+            eprintln!("behaviord: WARNING: {warn}");
+            state.syslog.warning(warn);
+        }
+        match crate::input::spawn(input_config, tx.clone()) {
             Ok(input) => {
                 notes.push_str(&format!(
                     ", reading {} keyboard(s)",
