@@ -13,6 +13,7 @@ const CASES: &[&str] = &[
     "timings",
     "two-keyboards",
     "corrections",
+    "sync",
     "hotplug-remove",
     "syn-dropped",
 ];

@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +69,7 @@ pub struct Keyboard {
 pub struct InputHandle {
     shared: Arc<Shared>,
     wake: UnixStream,
+    sync: UnixStream,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -79,20 +81,25 @@ pub fn spawn(cfg: InputConfig, tx: UnboundedSender<KeyEvent>) -> io::Result<Inpu
     let shared = Arc::new(Shared::default());
     let watcher = watch::Watcher::new(cfg, tx, Arc::clone(&shared))?;
     let (wake, wake_rx) = UnixStream::pair()?;
+    let (sync, sync_rx) = UnixStream::pair()?;
+    sync.set_nonblocking(true)?;
     let thread_shared = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name("behaviord-input".into())
         .spawn(move || {
-            let why = watcher.run(wake_rx);
+            let why = watcher.run(wake_rx, sync_rx);
             thread_shared.keyboards().clear();
             *thread_shared
                 .stopped
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(why);
+            // Nobody waits for a sync that will never come (they see `stopped` set).
+            thread_shared.served(u64::MAX);
         })?;
     Ok(InputHandle {
         shared,
         wake,
+        sync,
         thread: Some(thread),
     })
 }
@@ -136,6 +143,37 @@ impl InputHandle {
     /// closing.
     pub fn lost_events(&self) -> u64 {
         self.shared.lost.load(Ordering::SeqCst)
+    }
+
+    /// Key events sent to the receiver so far.
+    pub fn sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::SeqCst)
+    }
+
+    /// Has the reader thread drain every device now, so that every key event the kernel
+    /// stamped before this call has been sent; returns [`InputHandle::sent`] after that
+    /// drain, or `None` when the reader did not answer within `timeout` (or has stopped).
+    /// A capture window is closed only after this: the login's last keys may still sit in
+    /// the kernel's buffer when the typed text reaches the daemon. Blocks the caller.
+    pub fn sync(&self, timeout: Duration) -> Option<u64> {
+        let request = self.shared.sync_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        // A full socket already holds a byte the reader has yet to read: enough to wake it.
+        match (&self.sync).write(&[1]) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return None,
+        }
+        let synced = self
+            .shared
+            .synced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (synced, _) = self
+            .shared
+            .synced_cv
+            .wait_timeout_while(synced, timeout, |s| *s < request)
+            .unwrap_or_else(PoisonError::into_inner);
+        (*synced >= request && self.stopped().is_none()).then(|| self.sent())
     }
 
     /// `None` while reading; otherwise why the reader stopped (the receiver was dropped, or

@@ -8,7 +8,7 @@ use evdev::InputEvent;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Where a device's raw events come from: a kernel evdev node, or a recording.
@@ -53,6 +53,13 @@ pub(crate) struct Shared {
     pub(crate) keyboards: Mutex<Vec<Keyboard>>,
     pub(crate) lost: AtomicU64,
     pub(crate) stopped: Mutex<Option<String>>,
+    /// Key events sent to the consumer so far.
+    pub(crate) sent: AtomicU64,
+    /// Sync requests made so far ([`super::InputHandle::sync`]).
+    pub(crate) sync_requests: AtomicU64,
+    /// The highest request whose drain is complete, and its waiters.
+    pub(crate) synced: Mutex<u64>,
+    pub(crate) synced_cv: Condvar,
 }
 
 impl Shared {
@@ -65,6 +72,13 @@ impl Shared {
 
     fn lose(&self) {
         self.lost.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every sync request up to `request` is served: wakes their waiters.
+    pub(crate) fn served(&self, request: u64) {
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        *synced = (*synced).max(request);
+        self.synced_cv.notify_all();
     }
 }
 
@@ -110,6 +124,10 @@ impl Pump {
         }
     }
 
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Starts reading a device: it appears in the status list.
     pub(crate) fn add<S: EventSource>(&mut self, dev: &Open<S>) {
         self.shared.keyboards().push(dev.info.clone());
@@ -129,6 +147,7 @@ impl Pump {
         }
         for k in self.keys.drain(..) {
             self.tx.send(k).map_err(|_| PumpError::ConsumerGone)?;
+            self.shared.sent.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }

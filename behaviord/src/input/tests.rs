@@ -352,6 +352,28 @@ fn spawn_waits_for_a_missing_directory_but_not_a_missing_parent() {
 }
 
 #[test]
+fn sync_is_answered_once_the_reader_has_drained_every_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, _rx) = unbounded_channel();
+    let cfg = InputConfig {
+        allow_virtual: false,
+        dir: dir.path().to_path_buf(),
+    };
+    let handle = spawn(cfg, tx).unwrap();
+    let timeout = std::time::Duration::from_secs(5);
+    assert_eq!(handle.sync(timeout), Some(0));
+    // Many callers at once (more than the socket buffers bytes for): every one is answered.
+    std::thread::scope(|s| {
+        let answers: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| (0..50).all(|_| handle.sync(timeout) == Some(0))))
+            .collect();
+        for a in answers {
+            assert!(a.join().unwrap());
+        }
+    });
+}
+
+#[test]
 fn a_dropped_receiver_without_devices_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = unbounded_channel();

@@ -14,6 +14,7 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -23,6 +24,9 @@ const DIR_EVENTS: WatchMask = WatchMask::CREATE
     .union(WatchMask::MOVED_TO)
     .union(WatchMask::DELETE)
     .union(WatchMask::MOVED_FROM);
+
+/// Poll slots: the stop socket, the sync socket, inotify, then the devices.
+const FIRST_DEVICE: usize = 3;
 
 enum Watch {
     /// Watching the input directory itself.
@@ -62,53 +66,98 @@ impl Watcher {
     }
 
     /// Reads until `wake` becomes readable (or closes) or the consumer goes away; returns
-    /// why it stopped.
-    pub(crate) fn run(mut self, mut wake: UnixStream) -> String {
+    /// why it stopped. A byte on `sync` asks for every device to be drained now (see
+    /// [`super::InputHandle::sync`]).
+    pub(crate) fn run(mut self, mut wake: UnixStream, mut sync: UnixStream) -> String {
         loop {
-            let ready = {
-                let mut fds = Vec::with_capacity(2 + self.devices.len());
-                fds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN));
-                for d in &self.devices {
-                    fds.push(PollFd::new(d.source.as_fd(), PollFlags::POLLIN));
-                }
-                match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => return format!("polling input devices failed: {e}"),
-                }
-                fds.iter()
-                    .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-                    .collect::<Vec<PollFlags>>()
+            let ready = match self.poll_all(&wake, &sync, PollTimeout::NONE) {
+                Ok(ready) => ready,
+                Err(why) => return why,
             };
             let is_ready = |i: usize| ready.get(i).is_some_and(|r| !r.is_empty());
             if is_ready(0) {
                 let _ = wake.read(&mut [0u8; 8]);
                 return "stopped".to_string();
             }
-            // Devices first, while `ready` still lines up with `devices`.
-            let mut gone = Vec::new();
-            let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
-            for (i, dev) in self.devices.iter_mut().enumerate() {
-                if !is_ready(2 + i) {
-                    continue;
-                }
-                match self.pump.drain(dev) {
-                    // A hung-up node that still reads without error would otherwise spin.
-                    Ok(()) if ready[2 + i].intersects(broken) => gone.push(i),
-                    Ok(()) => {}
-                    Err(PumpError::DeviceFailed) => gone.push(i),
-                    Err(PumpError::ConsumerGone) => return "the key event receiver closed".into(),
-                }
-            }
-            for i in gone.into_iter().rev() {
-                let dev = self.devices.remove(i);
-                self.pump.remove(&dev);
+            if let Err(why) = self.drain_ready(&ready[FIRST_DEVICE..]) {
+                return why;
             }
             if is_ready(1) {
+                // Read the requests before noting how many there are: a request whose byte
+                // is read here is then counted, and served by the drain below.
+                let _ = sync.read(&mut [0u8; 64]);
+                let serving = self.pump.shared().sync_requests.load(Ordering::SeqCst);
+                if let Err(why) = self.drain_until_idle(&wake, &sync) {
+                    return why;
+                }
+                self.pump.shared().served(serving);
+            }
+            if is_ready(2) {
                 if let Err(e) = self.on_inotify() {
                     return format!("watching {} failed: {e}", self.cfg.dir.display());
                 }
             }
+        }
+    }
+
+    /// Polls the wake and sync sockets, inotify and every device; returns each one's
+    /// readiness, devices from [`FIRST_DEVICE`] on.
+    fn poll_all(
+        &self,
+        wake: &UnixStream,
+        sync: &UnixStream,
+        timeout: PollTimeout,
+    ) -> Result<Vec<PollFlags>, String> {
+        let mut fds = Vec::with_capacity(FIRST_DEVICE + self.devices.len());
+        fds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(sync.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN));
+        for d in &self.devices {
+            fds.push(PollFd::new(d.source.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(format!("polling input devices failed: {e}")),
+        }
+        Ok(fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect())
+    }
+
+    /// Forwards what the ready devices have (`ready` lines up with `devices`) and drops the
+    /// ones that failed or hung up.
+    fn drain_ready(&mut self, ready: &[PollFlags]) -> Result<(), String> {
+        let mut gone = Vec::new();
+        let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+        for (i, dev) in self.devices.iter_mut().enumerate() {
+            let Some(r) = ready.get(i).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            match self.pump.drain(dev) {
+                // A hung-up node that still reads without error would otherwise spin.
+                Ok(()) if r.intersects(broken) => gone.push(i),
+                Ok(()) => {}
+                Err(PumpError::DeviceFailed) => gone.push(i),
+                Err(PumpError::ConsumerGone) => return Err("the key event receiver closed".into()),
+            }
+        }
+        for i in gone.into_iter().rev() {
+            let dev = self.devices.remove(i);
+            self.pump.remove(&dev);
+        }
+        Ok(())
+    }
+
+    /// Drains every device until none has anything left (a read returns at most one batch).
+    fn drain_until_idle(&mut self, wake: &UnixStream, sync: &UnixStream) -> Result<(), String> {
+        loop {
+            let ready = self.poll_all(wake, sync, PollTimeout::ZERO)?;
+            let devices = &ready[FIRST_DEVICE..];
+            if devices.iter().all(|r| r.is_empty()) {
+                return Ok(());
+            }
+            self.drain_ready(devices)?;
         }
     }
 

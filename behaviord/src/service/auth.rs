@@ -26,6 +26,8 @@ const SOURCE: &str = "pam";
 /// How long `Submit*` waits for keys still held (the last letter is often released after
 /// Enter was pressed and the text submitted).
 const RELEASE_GRACE: Duration = Duration::from_millis(300);
+/// How long closing a window waits for the key reader to hand over what the kernel has.
+const SETTLE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One login conversation.
 pub struct Session {
@@ -160,16 +162,29 @@ pub(crate) fn current_template(
     })
 }
 
-/// Waits briefly for keys still held, then takes the handle's capture.
+/// Waits until the keys the kernel stamped before now have reached the capture windows
+/// (the typed text can arrive before the key reader has read the last keys), then briefly
+/// for keys still held, then takes the handle's capture.
 pub(crate) async fn take_capture(
     st: &State,
     handle: &str,
 ) -> Result<crate::capture::Captured, Error> {
     let captures = st.captures.clone();
+    let input = st.input();
     let h = handle.to_string();
     let waited = st
         .rt
         .spawn(async move {
+            if let Some(input) = input {
+                let sent = tokio::task::spawn_blocking(move || input.sync(SETTLE_TIMEOUT)).await;
+                // A reader that does not answer leaves the window as it is: a typing it
+                // missed fails the key check, it never passes.
+                // The reader is the key channel's only producer when it runs (injection
+                // exists only without it), so its count is the capture loop's target.
+                if let Ok(Some(sent)) = sent {
+                    captures.wait_processed(sent, SETTLE_TIMEOUT).await;
+                }
+            }
             let end = tokio::time::Instant::now() + RELEASE_GRACE;
             while captures.holding(&h) && tokio::time::Instant::now() < end {
                 tokio::time::sleep(Duration::from_millis(10)).await;

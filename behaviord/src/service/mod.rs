@@ -70,7 +70,7 @@ pub struct State {
     pub started_at_ms: i64,
     pub test_input: bool,
     /// The evdev reader, when it runs.
-    input: OnceLock<crate::input::InputHandle>,
+    input: OnceLock<Arc<crate::input::InputHandle>>,
     /// The session monitor, when it runs.
     monitor: Mutex<Option<crate::session::MonitorHandle>>,
 }
@@ -121,7 +121,7 @@ impl State {
     }
 
     pub fn set_input(&self, input: crate::input::InputHandle) {
-        let _ = self.input.set(input);
+        let _ = self.input.set(Arc::new(input));
     }
 
     /// Replaces the running session monitor (dropping the old one stops it).
@@ -141,6 +141,11 @@ impl State {
     /// The bus connection (set once serving).
     pub fn connection(&self) -> Option<zbus::Connection> {
         self.conn.get().cloned()
+    }
+
+    /// The evdev reader, when keyboards are read.
+    pub fn input(&self) -> Option<Arc<crate::input::InputHandle>> {
+        self.input.get().cloned()
     }
 
     /// Events the evdev reader lost so far (0 without a reader).

@@ -427,6 +427,38 @@ fn two_keyboards(cap: &Capture, k1: &mut Keyboard, id1: DeviceId, k2: &mut Keybo
     }
 }
 
+/// Keys written and at once synced: `sync` answers only after the reader has sent them all
+/// (a capture window is closed this way, so a login's last keys are never still in the
+/// kernel). 12 presses and releases are 48 input events with their reports: more than one
+/// read returns (32), fewer than the kernel buffers (64).
+fn sync_flushes(cap: &Capture, kb: &mut Keyboard) -> Check {
+    cap.drain(Duration::from_millis(100));
+    let s = code_of('s').0;
+    for round in 0..20 {
+        let before = cap.handle.sent();
+        // One write: all of it is in the kernel's buffer before the reader can run.
+        let mut burst = Vec::new();
+        for _ in 0..12 {
+            for down in [1, 0] {
+                burst.push(InputEvent::new(EventType::KEY.0, s, down));
+                burst.push(InputEvent::new(EventType::SYNCHRONIZATION.0, 0, 0));
+            }
+        }
+        kb.dev.emit(&burst).unwrap();
+        let sent = cap
+            .handle
+            .sync(Duration::from_secs(2))
+            .ok_or_else(|| format!("round {round}: sync not answered"))?;
+        ensure!(
+            sent >= before + 24,
+            "round {round}: sync answered {sent} sent, {before} before 24 new key events"
+        );
+        cap.drain(Duration::from_millis(20));
+    }
+    cap.drain(Duration::from_millis(300));
+    Ok(())
+}
+
 fn corrections(cap: &Capture, kb: &mut Keyboard) -> Check {
     let _ = perform(&mut [kb], &plan("ab\u{8}c", 0, 0.0));
     let got = cap.drain(Duration::from_millis(300));
@@ -597,6 +629,7 @@ fn main() {
             let mut k2 = Keyboard::new("probe-k2");
             report("two-keyboards", two_keyboards(&cap, &mut k1, id1, &mut k2));
             report("corrections", corrections(&cap, &mut k1));
+            report("sync", sync_flushes(&cap, &mut k1));
             report("hotplug-remove", hotplug_remove(&cap, &mut k1, id1, k2));
             match syn_dropped(&cap, &mut k1, id1) {
                 Ok(true) => report("syn-dropped", Ok(())),
