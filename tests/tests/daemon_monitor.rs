@@ -349,41 +349,104 @@ fn with_logout_at_step_up_another_typist_is_logged_out() {
         .any(|l| l.contains("E_SESSION_TERMINATED user=nobody outcome=terminated")));
 }
 
-/// `behaviorctl monitor USER --json` as a child: its lines arrive on a channel.
+/// `behaviorctl monitor USER --json` as a child: its lines arrive on channels.
 struct MonitorCli {
     child: Child,
     lines: mpsc::Receiver<serde_json::Value>,
+    notes: mpsc::Receiver<String>,
+}
+
+/// Sends each line of `from` on a new channel, made into a `T` by `parse`.
+fn read_lines<T: Send + 'static>(
+    from: impl std::io::Read + Send + 'static,
+    parse: fn(String) -> T,
+) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            if tx.send(parse(line.unwrap())).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn monitor_command(d: &Daemon, user: &str) -> Command {
+    let mut cmd = Command::new(built("behaviorctl"));
+    cmd.args(["monitor", user, "--json"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 impl MonitorCli {
     fn start(d: &Daemon, user: &str) -> MonitorCli {
-        let mut child = Command::new(built("behaviorctl"))
-            .args(["monitor", user, "--json"])
-            .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let line = line.unwrap();
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
+        let mut child = monitor_command(d, user).spawn().unwrap();
+        let lines = read_lines(child.stdout.take().unwrap(), |line| {
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"))
         });
-        MonitorCli { child, lines }
+        let notes = read_lines(child.stderr.take().unwrap(), |line| line);
+        MonitorCli {
+            child,
+            lines,
+            notes,
+        }
     }
 
-    /// The lines printed until now (waiting a little for the next poll).
-    fn take(&self) -> Vec<serde_json::Value> {
-        std::thread::sleep(Duration::from_millis(600));
-        self.lines.try_iter().collect()
+    /// The lines printed until one satisfies `want` (included).
+    fn until(&self, want: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no wanted line ({e}) after {got:?}"));
+            let done = want(&line);
+            got.push(line);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// Waits for a note on standard error containing `text`.
+    fn note(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let note = self
+                .notes
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no note {text:?}: {e}"));
+            if note.contains(text) {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the exit (at most 5 s).
+    fn exit(&mut self) -> std::process::ExitStatus {
+        wait_exit(&mut self.child)
+    }
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "behaviorctl monitor still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -413,27 +476,42 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     );
     let out = d.ctl_as_nobody(&["monitor", USER], None);
     assert!(!out.status.success(), "root only");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("access denied"),
+        "{out:?}"
+    );
 
     // Started before the user logs in: it waits.
     let mut cli = MonitorCli::start(&d, USER);
-    assert!(cli.take().is_empty());
+    cli.note("nobody has no monitored session now; waiting");
     open_session(&conn);
     wait_for_phase(&d, |p| p == "monitoring");
 
-    let mut owner = Vec::new();
+    let mut typed = 0;
     for typing in &typings(OWNER)[PROFILE_SENTENCES..PROFILE_SENTENCES + 3] {
         d.inject(&conn, typing);
-        owner.extend(cli.take());
+        typed += typing.keys.len() as u64;
     }
-    let mut other = Vec::new();
+    let owner = cli.until(|l| l["keystrokes"] == typed);
+
+    // A closed standard output ends a second one at its next line, successfully.
+    let mut second = monitor_command(&d, USER).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(second.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"monitoring\""), "{first}");
+    d.inject(&conn, &typings(OWNER)[PROFILE_SENTENCES + 3]);
+    assert!(wait_exit(&mut second).success());
+
     for typing in typings(OTHER) {
         d.inject(&conn, &typing);
-        other.extend(cli.take());
         if !lock_calls(&conn).is_empty() {
             break;
         }
     }
     assert_eq!(lock_calls(&conn), ["c1"]);
+    let other = cli.until(|l| l["phase"] == "locked");
 
     // Scores, counts and thresholds only: nothing typed.
     let keys = [
@@ -490,24 +568,7 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
 
     // The end of standard input ends it, successfully.
     drop(cli.child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = cli.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after stdin closed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut cli.child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(
-        stderr.contains("nobody has no monitored session now; waiting"),
-        "{stderr}"
-    );
+    assert!(cli.exit().success());
 
     // The table form, once (standard input already at its end).
     let out = d.ctl(&["monitor", USER]);
