@@ -43,6 +43,10 @@ pub struct MonitoredSession {
     pub phase: String,
     /// Current risk (about 1 for the user's own typing); negative until a window was scored.
     pub risk: f64,
+    /// Score of the last scored window, what moves the risk; negative until one was.
+    pub last_score: f64,
+    /// Keystrokes in the monitor's sliding window now (of `session.window`).
+    pub window_fill: u32,
     pub keystrokes: u64,
 }
 

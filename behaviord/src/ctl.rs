@@ -1,6 +1,11 @@
-//! Pure helpers of `behaviorctl`: tables, times, error sentences. No D-Bus here.
+//! Pure helpers of `behaviorctl`: tables, times, error sentences, the lines of `monitor`.
+//! No D-Bus here.
 
+use std::collections::HashMap;
+
+use behavior_ipc::admin::{MonitoredSession, Setting};
 use behavior_ipc::Error;
+use serde::Serialize;
 
 /// A plain text table: a header row, then rows, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -148,9 +153,260 @@ pub fn describe(e: &Error) -> String {
     }
 }
 
+/// What `behaviorctl monitor` needs of the daemon's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MonitorLimits {
+    /// `session.monitor`.
+    pub monitor: bool,
+    pub step_up: f64,
+    pub logout: f64,
+    /// `session.window`: keystrokes in a full window.
+    pub window: u32,
+}
+
+impl MonitorLimits {
+    /// From `Admin1.Settings`; an error names a missing or unreadable key (a daemon of
+    /// another version).
+    pub fn from_settings(settings: &[Setting]) -> Result<MonitorLimits, String> {
+        fn get<T: std::str::FromStr>(settings: &[Setting], key: &str) -> Result<T, String> {
+            let s = settings
+                .iter()
+                .find(|s| s.key == key)
+                .ok_or_else(|| format!("the daemon does not report the setting {key}"))?;
+            s.value
+                .parse()
+                .map_err(|_| format!("the daemon reports {key} = {:?}, not a value", s.value))
+        }
+        Ok(MonitorLimits {
+            monitor: get(settings, "session.monitor")?,
+            step_up: get(settings, "thresholds.step_up")?,
+            logout: get(settings, "thresholds.logout")?,
+            window: get(settings, "session.window")?,
+        })
+    }
+}
+
+/// One line of `behaviorctl monitor`: a monitored session at `time_ms`. Scores and counts
+/// only, never anything typed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RiskLine {
+    /// ms since the Unix epoch.
+    pub time_ms: i64,
+    pub session: String,
+    pub user: String,
+    pub seat: String,
+    pub phase: String,
+    /// `None` until a window was scored.
+    pub risk: Option<f64>,
+    /// Score of the last window (what moves the risk).
+    pub last_score: Option<f64>,
+    pub step_up: f64,
+    pub logout: f64,
+    pub window_fill: u32,
+    pub window: u32,
+    pub keystrokes: u64,
+}
+
+impl RiskLine {
+    pub const HEADER: &'static str =
+        "TIME(UTC)  SESSION   PHASE              RISK  STEP-UP  LOGOUT   LAST     WINDOW  KEYSTROKES";
+
+    pub fn new(s: &MonitoredSession, limits: &MonitorLimits, time_ms: i64) -> RiskLine {
+        let scored = |x: f64| (x >= 0.0).then_some(x);
+        RiskLine {
+            time_ms,
+            session: s.session.clone(),
+            user: s.user.clone(),
+            seat: s.seat.clone(),
+            phase: s.phase.clone(),
+            risk: scored(s.risk),
+            last_score: scored(s.last_score),
+            step_up: limits.step_up,
+            logout: limits.logout,
+            window_fill: s.window_fill,
+            window: limits.window,
+            keystrokes: s.keystrokes,
+        }
+    }
+
+    /// The line under [`RiskLine::HEADER`].
+    pub fn human(&self) -> String {
+        let score = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
+        let secs = self.time_ms.div_euclid(1000).rem_euclid(86_400);
+        format!(
+            "{:02}:{:02}:{:02}   {:<8}  {:<16} {:>6} {:>8} {:>7} {:>6} {:>10}  {}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+            self.session,
+            self.phase,
+            score(self.risk),
+            format!("{:.2}", self.step_up),
+            format!("{:.2}", self.logout),
+            score(self.last_score),
+            format!("{}/{}", self.window_fill, self.window),
+            self.keystrokes
+        )
+    }
+
+    /// A scored window or a change of phase or thresholds (not just more keystrokes).
+    fn differs(&self, other: &RiskLine) -> bool {
+        (
+            &self.phase,
+            self.risk,
+            self.last_score,
+            self.step_up,
+            self.logout,
+        ) != (
+            &other.phase,
+            other.risk,
+            other.last_score,
+            other.step_up,
+            other.logout,
+        )
+    }
+}
+
+/// Which [`RiskLine`]s `behaviorctl monitor` prints, polled a few times a second: a session
+/// when first seen, at every scored window or change of phase or thresholds, and at most
+/// once a second while only keystrokes come in (learning progress, window filling).
+#[derive(Debug, Default)]
+pub struct RiskWatch {
+    printed: HashMap<String, RiskLine>,
+}
+
+/// Milliseconds between two lines of a session that only typed more.
+const PROGRESS_EVERY_MS: i64 = 1000;
+
+impl RiskWatch {
+    /// The lines to print now out of the sessions' current ones, and the sessions that were
+    /// seen before and are gone.
+    pub fn update(&mut self, now: Vec<RiskLine>) -> (Vec<RiskLine>, Vec<String>) {
+        let mut gone: Vec<String> = self
+            .printed
+            .keys()
+            .filter(|id| !now.iter().any(|l| &l.session == *id))
+            .cloned()
+            .collect();
+        gone.sort();
+        for id in &gone {
+            self.printed.remove(id);
+        }
+        let mut print = Vec::new();
+        for line in now {
+            let news = match self.printed.get(&line.session) {
+                None => true,
+                Some(last) => {
+                    last.differs(&line)
+                        || ((last.keystrokes, last.window_fill)
+                            != (line.keystrokes, line.window_fill)
+                            && line.time_ms - last.time_ms >= PROGRESS_EVERY_MS)
+                }
+            };
+            if news {
+                self.printed.insert(line.session.clone(), line.clone());
+                print.push(line);
+            }
+        }
+        (print, gone)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session(risk: f64, keystrokes: u64) -> MonitoredSession {
+        MonitoredSession {
+            session: "c1".into(),
+            user: "alice".into(),
+            seat: "seat0".into(),
+            phase: "monitoring".into(),
+            risk,
+            last_score: risk,
+            window_fill: 100,
+            keystrokes,
+        }
+    }
+
+    const LIMITS: MonitorLimits = MonitorLimits {
+        monitor: true,
+        step_up: 1.7,
+        logout: 3.0,
+        window: 100,
+    };
+
+    #[test]
+    fn risk_lines_show_scores_against_the_thresholds() {
+        let line = RiskLine::new(&session(1.234, 640), &LIMITS, 1_763_709_282_000);
+        assert_eq!(
+            line.human(),
+            "07:14:42   c1        monitoring         1.23     1.70    3.00   1.23    100/100  640"
+        );
+        let unscored = RiskLine::new(&session(-1.0, 3), &LIMITS, 0);
+        assert_eq!((unscored.risk, unscored.last_score), (None, None));
+        let json = serde_json::to_value(&unscored).unwrap();
+        assert_eq!(json["risk"], serde_json::Value::Null);
+        assert_eq!(json["step_up"], 1.7);
+        // The header's columns sit over the line's.
+        let header = RiskLine::HEADER;
+        let text = line.human();
+        for (col, value) in [
+            ("RISK", "1.23"),
+            ("STEP-UP", "1.70"),
+            ("LOGOUT", "3.00"),
+            ("LAST", "1.23"),
+            ("WINDOW", "100/100"),
+        ] {
+            let end = header.find(col).unwrap() + col.len();
+            assert_eq!(&text[end - value.len()..end], value, "{col}");
+        }
+    }
+
+    #[test]
+    fn limits_come_from_the_settings() {
+        let set = |k: &str, v: &str| Setting {
+            key: k.into(),
+            value: v.into(),
+            source: "default".into(),
+        };
+        let mut settings = vec![
+            set("session.monitor", "true"),
+            set("thresholds.step_up", "1.7"),
+            set("thresholds.logout", "3"),
+            set("session.window", "100"),
+        ];
+        assert_eq!(MonitorLimits::from_settings(&settings), Ok(LIMITS));
+        settings[2].value = "high".into();
+        assert!(MonitorLimits::from_settings(&settings)
+            .unwrap_err()
+            .contains("thresholds.logout"));
+        settings.remove(0);
+        assert!(MonitorLimits::from_settings(&settings)
+            .unwrap_err()
+            .contains("session.monitor"));
+    }
+
+    #[test]
+    fn the_watch_prints_scored_windows_and_progress_once_a_second() {
+        let at = |risk: f64, keys: u64, t: i64| RiskLine::new(&session(risk, keys), &LIMITS, t);
+        let mut w = RiskWatch::default();
+        assert_eq!(w.update(vec![at(1.0, 100, 0)]).0.len(), 1, "first sight");
+        assert!(
+            w.update(vec![at(1.0, 100, 250)]).0.is_empty(),
+            "nothing new"
+        );
+        assert!(
+            w.update(vec![at(1.0, 105, 500)]).0.is_empty(),
+            "typing, <1 s"
+        );
+        assert_eq!(w.update(vec![at(1.0, 108, 1000)]).0.len(), 1, "typing, 1 s");
+        assert_eq!(w.update(vec![at(1.4, 110, 1250)]).0.len(), 1, "scored");
+        let (print, gone) = w.update(vec![]);
+        assert!(print.is_empty());
+        assert_eq!(gone, ["c1"]);
+        assert_eq!(w.update(vec![at(1.4, 110, 1500)]).0.len(), 1, "back");
+    }
 
     #[test]
     fn tables_align() {

@@ -1,16 +1,24 @@
 //! The daemon with its session monitor wired in: python-dbusmock's logind on the private bus,
-//! an enrolled user's active session with a stored profile (Aalto subject a113, from
-//! `tests/fixtures/monitor_aalto.jsonl`), another person's typing (a112) injected through
-//! `Test1` into the daemon's key channel: the daemon locks the session through logind and
-//! records `E_SESSION_STEP_UP` in SQLite and syslog; `behaviorctl status` lists the session.
+//! an enrolled user's active session with a stored profile (Aalto subject a113's first 10
+//! sentences, from `tests/fixtures/monitor_aalto.jsonl`), typing injected through `Test1`
+//! into the daemon's key channel. The owner's own later sentences keep the session open;
+//! another person's typing (a112) makes the daemon lock it through logind and record
+//! `E_SESSION_STEP_UP` in SQLite and syslog, or with `logout` at `step_up` terminate it
+//! (`E_SESSION_TERMINATED`); `behaviorctl status` lists the session and `behaviorctl
+//! monitor` shows its risk rising.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use behavior_core::free::ProfileBuilder;
 use behavior_core::LabeledSample;
-use behavior_tests::{fixture_subject, workspace_root, Daemon, PrivateBus, Typing, FIXTURE_PHRASE};
+use behavior_tests::{
+    built, fixture_subject, fixture_typings, workspace_root, Daemon, PrivateBus, Typing,
+    FIXTURE_PHRASE,
+};
 use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 
 const LOGIND: &str = "org.freedesktop.login1";
@@ -55,15 +63,15 @@ fn aalto(subject: &str) -> Vec<LabeledSample> {
         .collect()
 }
 
+/// The sessions the daemon asked the mock logind to lock.
 fn lock_calls(conn: &zbus::blocking::Connection) -> Vec<String> {
+    calls(conn, "LockSession")
+}
+
+/// The session arguments of every call of logind's `method` so far.
+fn calls(conn: &zbus::blocking::Connection, method: &str) -> Vec<String> {
     let reply = conn
-        .call_method(
-            Some(LOGIND),
-            ROOT,
-            Some(MOCK),
-            "GetMethodCalls",
-            &("LockSession",),
-        )
+        .call_method(Some(LOGIND), ROOT, Some(MOCK), "GetMethodCalls", &(method,))
         .unwrap();
     let calls: Vec<(u64, Vec<OwnedValue>)> = reply.body().deserialize().unwrap();
     calls
@@ -152,29 +160,73 @@ fn a_profile_of_an_earlier_layout_is_learnt_again() {
     wait_for_phase(&d, |p| p.starts_with("learning 0/"));
 }
 
-#[test]
-fn another_typist_in_a_monitored_session_is_stepped_up() {
-    let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+const OWNER: &str = "a113";
+const OTHER: &str = "a112";
+/// The owner's sentences the stored profile was built from; the rest are "later typing".
+const PROFILE_SENTENCES: usize = 10;
+
+/// The typings of an Aalto subject of the fixture, as `Test1.InjectKeys` takes them.
+fn typings(subject: &str) -> Vec<Typing> {
+    fixture_typings("monitor_aalto.jsonl")
+        .into_iter()
+        .filter(|t| t.subject == subject)
+        .collect()
+}
+
+/// A daemon monitoring sessions, `extra` appended to its policy file, with USER enrolled
+/// and the session owner's profile stored (as the monitor would have learnt it).
+fn monitored_daemon(bus: &PrivateBus, extra: &str) -> Daemon {
     let d = Daemon::start(
-        &bus,
+        bus,
         &format!(
             "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
-             [enrollment]\nbehavior = true\n[session]\nmonitor = true\n"
+             [enrollment]\nbehavior = true\n[session]\nmonitor = true\n{extra}"
         ),
     );
-    let conn = d.connect();
     assert!(
         d.enroll(USER, &fixture_subject("subject2")[..5], None)
             .success
     );
-    // The session owner's profile, as the monitor would have learnt it.
     let mut b = ProfileBuilder::new();
-    for s in &aalto("a113")[..10] {
+    for s in &aalto(OWNER)[..PROFILE_SENTENCES] {
         b.add(&s.sample.keys);
     }
     store_profile(&d, &serde_json::to_string(&b.build().unwrap()).unwrap());
+    d
+}
 
+/// Waits until `what` holds of the first monitored session.
+fn wait_for_session(d: &Daemon, what: &str, want: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = status(d);
+        if want(&s["sessions"][0]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for the audit event `name` in the database; returns its (user, outcome, source).
+fn wait_for_event(d: &Daemon, name: &str) -> (String, String, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let events = d.db_events();
+        if let Some(e) = events.iter().find(|e| e.0 == name) {
+            return (e.1.clone(), e.2.clone(), e.3.clone());
+        }
+        assert!(Instant::now() < deadline, "no {name} in {events:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn another_typist_in_a_monitored_session_is_stepped_up() {
+    let bus = PrivateBus::start();
+    let _logind = start_logind(&bus);
+    let d = monitored_daemon(&bus, "");
+    let conn = d.connect();
     open_session(&conn);
     let status = || status(&d);
     wait_for_phase(&d, |p| p == "monitoring");
@@ -203,17 +255,7 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
 
     assert!(lock_calls(&conn).is_empty(), "locked before anyone typed");
     // Someone else types in the session, sentence after sentence.
-    for s in aalto("a112") {
-        let typing = Typing {
-            subject: s.subject.clone(),
-            text: s.text.clone(),
-            keys: s
-                .sample
-                .keys
-                .iter()
-                .map(|k| (k.key.name(), k.down, k.up))
-                .collect(),
-        };
+    for typing in typings(OTHER) {
         d.inject(&conn, &typing);
         if !lock_calls(&conn).is_empty() {
             break;
@@ -225,25 +267,321 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(lock_calls(&conn), ["c1"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let events = d.db_events();
-        if let Some(e) = events.iter().find(|e| e.0 == "E_SESSION_STEP_UP") {
-            assert_eq!(
-                (e.1.as_str(), e.2.as_str(), e.3.as_str()),
-                (USER, "locked", "session")
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no E_SESSION_STEP_UP in {events:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(
+        wait_for_event(&d, "E_SESSION_STEP_UP"),
+        (USER.into(), "locked".into(), "session".into())
+    );
     assert!(d
         .syslog
         .drain()
         .iter()
         .any(|l| l.contains("E_SESSION_STEP_UP user=nobody outcome=locked")));
+}
+
+#[test]
+fn the_owners_own_later_typing_keeps_the_session_open() {
+    let bus = PrivateBus::start();
+    let _logind = start_logind(&bus);
+    let d = monitored_daemon(&bus, "");
+    let conn = d.connect();
+    open_session(&conn);
+    wait_for_phase(&d, |p| p == "monitoring");
+
+    let later = &typings(OWNER)[PROFILE_SENTENCES..];
+    let mut typed = 0;
+    for typing in later {
+        d.inject(&conn, typing);
+        typed += typing.keys.len() as u64;
+    }
+    // Every keystroke reached the monitor and windows were scored: the session stays open.
+    wait_for_session(&d, "all typing scored", |s| {
+        s["keystrokes"] == typed && s["risk"].as_f64().unwrap() >= 0.0
+    });
+    assert!(typed > 200, "{typed} keystrokes: at least two full windows");
+    let s = &status(&d)["sessions"][0];
+    assert_eq!(s["phase"], "monitoring", "{s}");
+    assert!(s["risk"].as_f64().unwrap() < 1.7, "{s}");
+    assert_eq!(lock_calls(&conn), Vec::<String>::new());
+    assert_eq!(calls(&conn, "TerminateSession"), Vec::<String>::new());
+    let events = d.db_events();
+    assert!(
+        !events.iter().any(|e| e.0.starts_with("E_SESSION_")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn with_logout_at_step_up_another_typist_is_logged_out() {
+    let bus = PrivateBus::start();
+    let _logind = start_logind(&bus);
+    let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\nlogout = 1.7\n");
+    let conn = d.connect();
+    open_session(&conn);
+    wait_for_phase(&d, |p| p == "monitoring");
+
+    for typing in typings(OTHER) {
+        d.inject(&conn, &typing);
+        if status(&d)["sessions"][0]["phase"] == "terminated" {
+            break;
+        }
+    }
+    wait_for_phase(&d, |p| p == "terminated");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls(&conn, "TerminateSession").is_empty() {
+        assert!(Instant::now() < deadline, "TerminateSession never called");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(calls(&conn, "TerminateSession"), ["c1"]);
+    assert_eq!(lock_calls(&conn), Vec::<String>::new());
+    assert_eq!(
+        wait_for_event(&d, "E_SESSION_TERMINATED"),
+        (USER.into(), "terminated".into(), "session".into())
+    );
+    assert!(
+        status(&d)["sessions"][0]["risk"].as_f64().unwrap() >= 1.7,
+        "{}",
+        status(&d)
+    );
+    assert!(d
+        .syslog
+        .drain()
+        .iter()
+        .any(|l| l.contains("E_SESSION_TERMINATED user=nobody outcome=terminated")));
+}
+
+/// `behaviorctl monitor USER --json` as a child: its lines arrive on channels.
+struct MonitorCli {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+    notes: mpsc::Receiver<String>,
+}
+
+/// Sends each line of `from` on a new channel, made into a `T` by `parse`.
+fn read_lines<T: Send + 'static>(
+    from: impl std::io::Read + Send + 'static,
+    parse: fn(String) -> T,
+) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            if tx.send(parse(line.unwrap())).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn monitor_command(d: &Daemon, user: &str) -> Command {
+    let mut cmd = Command::new(built("behaviorctl"));
+    cmd.args(["monitor", user, "--json"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+impl MonitorCli {
+    fn start(d: &Daemon, user: &str) -> MonitorCli {
+        let mut child = monitor_command(d, user).spawn().unwrap();
+        let lines = read_lines(child.stdout.take().unwrap(), |line| {
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"))
+        });
+        let notes = read_lines(child.stderr.take().unwrap(), |line| line);
+        MonitorCli {
+            child,
+            lines,
+            notes,
+        }
+    }
+
+    /// The lines printed until one satisfies `want` (included).
+    fn until(&self, want: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no wanted line ({e}) after {got:?}"));
+            let done = want(&line);
+            got.push(line);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// Waits for a note on standard error containing `text`.
+    fn note(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let note = self
+                .notes
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no note {text:?}: {e}"));
+            if note.contains(text) {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the exit (at most 5 s).
+    fn exit(&mut self) -> std::process::ExitStatus {
+        wait_exit(&mut self.child)
+    }
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "behaviorctl monitor still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for MonitorCli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
+    let bus = PrivateBus::start();
+    let _logind = start_logind(&bus);
+    let d = monitored_daemon(&bus, "");
+    let conn = d.connect();
+
+    // What waiting cannot change is an error.
+    let out = d.ctl(&["monitor", "no-such-user-xyz"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user"));
+    let out = d.ctl(&["monitor", "root", "--json"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("root has no typing pattern"),
+        "{out:?}"
+    );
+    let out = d.ctl_as_nobody(&["monitor", USER], None);
+    assert!(!out.status.success(), "root only");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("access denied"),
+        "{out:?}"
+    );
+
+    // Started before the user logs in: it waits.
+    let mut cli = MonitorCli::start(&d, USER);
+    cli.note("nobody has no monitored session now; waiting");
+    open_session(&conn);
+    wait_for_phase(&d, |p| p == "monitoring");
+
+    let mut typed = 0;
+    for typing in &typings(OWNER)[PROFILE_SENTENCES..PROFILE_SENTENCES + 3] {
+        d.inject(&conn, typing);
+        typed += typing.keys.len() as u64;
+    }
+    let owner = cli.until(|l| l["keystrokes"] == typed);
+
+    // A closed standard output ends a second one at its next line, successfully.
+    let mut second = monitor_command(&d, USER).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(second.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"monitoring\""), "{first}");
+    d.inject(&conn, &typings(OWNER)[PROFILE_SENTENCES + 3]);
+    assert!(wait_exit(&mut second).success());
+
+    for typing in typings(OTHER) {
+        d.inject(&conn, &typing);
+        if !lock_calls(&conn).is_empty() {
+            break;
+        }
+    }
+    assert_eq!(lock_calls(&conn), ["c1"]);
+    let other = cli.until(|l| l["phase"] == "locked");
+
+    // Scores, counts and thresholds only: nothing typed.
+    let keys = [
+        "time_ms",
+        "session",
+        "user",
+        "seat",
+        "phase",
+        "risk",
+        "last_score",
+        "step_up",
+        "logout",
+        "window_fill",
+        "window",
+        "keystrokes",
+    ];
+    for line in owner.iter().chain(&other) {
+        let mut got: Vec<&str> = line
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        got.sort();
+        let mut want = keys.to_vec();
+        want.sort();
+        assert_eq!(got, want, "{line}");
+        assert_eq!(
+            (&line["session"], &line["user"]),
+            (&"c1".into(), &USER.into())
+        );
+        assert_eq!(
+            (line["step_up"].as_f64(), line["window"].as_u64()),
+            (Some(1.7), Some(100))
+        );
+    }
+    let risks = |lines: &[serde_json::Value]| -> Vec<f64> {
+        lines.iter().filter_map(|l| l["risk"].as_f64()).collect()
+    };
+    let (mine, theirs) = (risks(&owner), risks(&other));
+    assert!(
+        !mine.is_empty(),
+        "no scored line while the owner typed: {owner:?}"
+    );
+    let owners_max = mine.iter().copied().fold(0.0, f64::max);
+    assert!(owners_max < 1.7, "{owner:?}");
+    assert!(
+        theirs.iter().any(|&r| r > owners_max + 0.3),
+        "risk did not rise: {mine:?} then {theirs:?}"
+    );
+    let last = other.last().unwrap();
+    assert_eq!(last["phase"], "locked", "{other:?}");
+    assert!(last["risk"].as_f64().unwrap() >= 1.7, "{last}");
+
+    // The end of standard input ends it, successfully.
+    drop(cli.child.stdin.take());
+    assert!(cli.exit().success());
+
+    // The table form, once (standard input already at its end).
+    let out = d.ctl(&["monitor", USER]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("TIME(UTC)  SESSION   PHASE"));
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains(" c1 ") && row.contains("locked") && row.contains("100"),
+        "{text}"
+    );
 }

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use behavior_ipc::admin::{AdminProxyBlocking, EventFilter, UserInfo};
 use behavior_ipc::user::UserProxyBlocking;
 use behavior_ipc::Error;
-use behaviord::ctl::{describe, format_time, parse_since, table};
+use behaviord::ctl::{
+    describe, format_time, parse_since, table, MonitorLimits, RiskLine, RiskWatch,
+};
 use behaviord::evaluate::{self, EvaluateArgs};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -81,6 +83,15 @@ enum Command {
     Unset { key: String },
     /// The journeys in effect: rules and the default.
     Policy(Out),
+    /// Live risk of USER's monitored sessions, for tuning thresholds: a line per scored
+    /// window (at most four a second), and once a second while only keystrokes come in.
+    /// Waits while USER has no monitored session; ends on Ctrl-C or when standard input or
+    /// output closes.
+    Monitor {
+        user: String,
+        #[command(flatten)]
+        out: Out,
+    },
     /// Your own enrollment and PIN state (any user).
     Me(Out),
     /// Try the matcher on your own typing: type your phrase when asked; nothing is counted
@@ -358,6 +369,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             );
         }
+        Command::Monitor { user, out } => return monitor(&conn, &user, out),
         Command::Try(out) => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
             let trial = me.begin_trial().map_err(d)?;
@@ -400,6 +412,83 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How often `monitor` asks the daemon (`Admin1.Status` and `Settings`).
+const MONITOR_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `behaviorctl monitor USER`: polls the daemon and prints what [`RiskWatch`] selects.
+/// Exits with an error when USER's sessions cannot be monitored (unknown user, no typing
+/// pattern, monitoring off), which waiting would not change; waits, with a note on standard
+/// error, while USER simply has no monitored session. Ends successfully when standard input
+/// reaches its end or standard output is closed.
+fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<(), String> {
+    let d = |e: Error| describe(&e);
+    let a = admin(conn)?;
+    a.show_user(user).map_err(d)?;
+    let stdin_closed = {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            // Read only to notice the end; whatever comes is dropped unseen.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+        rx
+    };
+    let mut stdout = std::io::stdout().lock();
+    if !out.json && writeln!(stdout, "{}", RiskLine::HEADER).is_err() {
+        return Ok(());
+    }
+    let mut watch = RiskWatch::default();
+    let mut waiting = false;
+    loop {
+        let limits = MonitorLimits::from_settings(&a.settings().map_err(d)?)?;
+        let status = a.status().map_err(d)?;
+        let now = behaviord::service::now_ms();
+        let lines: Vec<RiskLine> = status
+            .sessions
+            .iter()
+            .filter(|s| s.user == user)
+            .map(|s| RiskLine::new(s, &limits, now))
+            .collect();
+        if lines.is_empty() {
+            if !limits.monitor {
+                return Err("session monitoring is off (session.monitor = false); \
+                     `behaviorctl set session.monitor true` turns it on"
+                    .into());
+            }
+            if !a.show_user(user).map_err(d)?.enrolled {
+                return Err(format!(
+                    "{user} has no typing pattern: only enrolled users' sessions are monitored"
+                ));
+            }
+            if !waiting {
+                eprintln!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
+            }
+        }
+        waiting = lines.is_empty();
+        let (print, gone) = watch.update(lines);
+        for id in gone {
+            eprintln!("behaviorctl: session {id} of {user} is no longer monitored");
+        }
+        for line in print {
+            let text = if out.json {
+                serde_json::to_string(&line).map_err(|e| e.to_string())?
+            } else {
+                line.human()
+            };
+            if writeln!(stdout, "{text}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+        match stdin_closed.recv_timeout(MONITOR_POLL) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return Ok(()),
+        }
+    }
 }
 
 const EVENT_HEADERS: [&str; 6] = ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "SOURCE"];

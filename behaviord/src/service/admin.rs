@@ -122,6 +122,8 @@ impl AdminObject {
                 .map(|s| MonitoredSession {
                     phase: phase_name(&s.phase),
                     risk: s.risk.unwrap_or(-1.0),
+                    last_score: s.last_score.unwrap_or(-1.0),
+                    window_fill: u32::try_from(s.window_fill).unwrap_or(u32::MAX),
                     session: s.session,
                     user: s.user,
                     seat: s.seat,
