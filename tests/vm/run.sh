@@ -44,7 +44,13 @@ modules="virtio_pci 9pnet_virtio 9p overlay evdev uinput"
 #    of the package (400 MB) is not kept.
 if [ "$(cat "$cache/kernel/ok" 2>/dev/null)" != "$modules" ]; then
   command -v apt-get >/dev/null || die "apt-get is missing: the VM kernel comes from Debian's archive"
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1/ {print $2; exit}')
+  kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1/ {print $2; exit}'; }
+  pkg=$(kernel_pkg)
+  # A machine whose packages were all installed may never have fetched the package lists.
+  if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq >&2 || true
+    pkg=$(kernel_pkg)
+  fi
   [ -n "$pkg" ] || die "apt-cache knows no linux-image-6.1 package (Debian 12 apt sources needed; try apt-get update)"
   rm -rf "$cache/kernel" "$cache/kernel.tmp" "$cache/dl" && mkdir -p "$cache/dl" "$cache/kernel.tmp/ko"
   (cd "$cache/dl" && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed"
