@@ -262,19 +262,15 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 None,
             )?;
             drop(typed);
-            match step.status {
-                VerifyStatus::Accepted => return Ok(()),
-                VerifyStatus::Rejected => {
-                    rejected += 1;
-                    self.log
-                        .log(&format!("typing rejected ({rejected} of {tries} tries)"));
-                    if rejected >= tries || step.tries_left == 0 {
-                        return Err(Code::MaxTries);
-                    }
-                    self.conv.error(msg::INCORRECT_PATTERN);
-                }
-                VerifyStatus::Retry => self.retry_message(&step.message),
-                VerifyStatus::Exhausted => return Err(self.exhausted(&step.message)),
+            let judged = self.judge(
+                &step,
+                "typing",
+                msg::INCORRECT_PATTERN,
+                &mut rejected,
+                tries,
+            );
+            if let Some(done) = judged {
+                return done;
             }
         }
         Err(Code::MaxTries)
@@ -287,22 +283,41 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             let pin = self.ask(msg::PIN_PROMPT, false)?;
             let step = self.call("VerifyPin", |d, h| d.verify_pin(h, &pin), None)?;
             drop(pin);
-            match step.status {
-                VerifyStatus::Accepted => return Ok(()),
-                VerifyStatus::Rejected => {
-                    rejected += 1;
-                    self.log
-                        .log(&format!("PIN rejected ({rejected} of {tries} tries)"));
-                    if rejected >= tries || step.tries_left == 0 {
-                        return Err(Code::MaxTries);
-                    }
-                    self.conv.error(msg::INCORRECT_PIN);
-                }
-                VerifyStatus::Retry => self.retry_message(&step.message),
-                VerifyStatus::Exhausted => return Err(self.exhausted(&step.message)),
+            if let Some(done) = self.judge(&step, "PIN", msg::INCORRECT_PIN, &mut rejected, tries) {
+                return done;
             }
         }
         Err(Code::MaxTries)
+    }
+
+    /// What one verification step (typing or PIN) means for its loop: `None` to ask again
+    /// (after telling the user `incorrect` when it was rejected), or the loop's result.
+    fn judge(
+        &mut self,
+        step: &VerifyStep,
+        factor: &str,
+        incorrect: &str,
+        rejected: &mut u32,
+        tries: u32,
+    ) -> Option<Step<()>> {
+        match step.status {
+            VerifyStatus::Accepted => Some(Ok(())),
+            VerifyStatus::Rejected => {
+                *rejected += 1;
+                self.log
+                    .log(&format!("{factor} rejected ({rejected} of {tries} tries)"));
+                if *rejected >= tries || step.tries_left == 0 {
+                    return Some(Err(Code::MaxTries));
+                }
+                self.conv.error(incorrect);
+                None
+            }
+            VerifyStatus::Retry => {
+                self.retry_message(&step.message);
+                None
+            }
+            VerifyStatus::Exhausted => Some(Err(self.exhausted(&step.message))),
+        }
     }
 
     fn enroll_typing(&mut self, begin: &Begin) -> Step<Enrolled> {

@@ -64,16 +64,23 @@ pub struct PrivateBus {
 
 impl PrivateBus {
     pub fn start() -> PrivateBus {
-        PrivateBus::start_with(true)
+        PrivateBus::start_with(true, "")
     }
 
-    /// A bus WITHOUT the project's policy (anyone may call anything), to show what the
-    /// daemon refuses by itself when the bus lets a call through.
+    /// A bus WITHOUT the project's policy (anyone may own or call anything), to show what
+    /// the daemon and the module refuse by themselves where that policy is missing.
     pub fn start_open() -> PrivateBus {
-        PrivateBus::start_with(false)
+        PrivateBus::start_with(false, "")
     }
 
-    fn start_with(shipped_policy: bool) -> PrivateBus {
+    /// [`PrivateBus::start_open`] with `extra` inside `<busconfig>` (for example a
+    /// `<servicedir>` for bus activation).
+    pub fn start_open_with(extra: &str) -> PrivateBus {
+        PrivateBus::start_with(false, extra)
+    }
+
+    /// Services the bus activates inherit `DBUS_SYSTEM_BUS_ADDRESS` pointing at it.
+    fn start_with(shipped_policy: bool, extra: &str) -> PrivateBus {
         let dir = open_tempdir();
         let socket = dir.path().join("system_bus_socket");
         let policy = if shipped_policy {
@@ -105,6 +112,7 @@ impl PrivateBus {
     <allow receive_type="signal"/>
   </policy>
   {policy}
+  {extra}
 </busconfig>
 "#,
                 socket = socket.display(),
@@ -114,6 +122,10 @@ impl PrivateBus {
         let mut child = Command::new("dbus-daemon")
             .arg(format!("--config-file={}", conf.display()))
             .args(["--nofork", "--print-address"])
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", socket.display()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

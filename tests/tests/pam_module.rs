@@ -133,7 +133,7 @@ fn a_bus_that_never_answers_is_given_up_after_the_timeout() {
 #[test]
 fn a_daemon_name_not_owned_by_root_is_not_trusted() {
     // Where the shipped bus policy is missing, any user could own the name and say yes.
-    let bus = OpenBus::start();
+    let bus = PrivateBus::start_open();
     let script = json!([
         begin("behavior", "verify", false, false, false),
         step("OpenCapture", Value::Null),
@@ -181,7 +181,8 @@ fn a_daemon_that_is_not_running_is_started_by_bus_activation() {
         ),
     )
     .unwrap();
-    let bus = OpenBus::start_with(&format!("<servicedir>{}</servicedir>", services.display()));
+    let bus =
+        PrivateBus::start_open_with(&format!("<servicedir>{}</servicedir>", services.display()));
     let (code, seen) = Login::new("", bus.address()).answers(&[PHRASE]).run();
     assert_eq!((code, seen), (PAM_SUCCESS, vec![echo_on(PROMPT)]));
     let called = std::fs::read_to_string(&calls).unwrap();

@@ -353,8 +353,7 @@ impl AuthObject {
     ) -> Result<(), Error> {
         let st = &self.state;
         let _g = st.enter()?;
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let s = session.lock().await;
         let open = match s.stage {
             Stage::Enroll => !s.enrolled_now && !s.skipped,
@@ -380,8 +379,7 @@ impl AuthObject {
         let _g = st.enter()?;
         check_len("typed", typed)?;
         let typed = Zeroizing::new(typed.to_string());
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
         if s.stage != Stage::Enroll || s.enrolled_now || s.skipped {
             return Err(Error::WrongStage(
@@ -459,8 +457,7 @@ impl AuthObject {
     ) -> Result<(), Error> {
         let st = &self.state;
         let _g = st.enter()?;
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
         if s.stage != Stage::Enroll || s.enrolled_now {
             return Err(Error::WrongStage(
@@ -488,8 +485,7 @@ impl AuthObject {
         let _g = st.enter()?;
         check_len("typed", typed)?;
         let typed = Zeroizing::new(typed.to_string());
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
         if s.stage != Stage::Verify || s.behavior_passed {
             return Err(Error::WrongStage(
@@ -592,8 +588,7 @@ impl AuthObject {
         let _g = st.enter()?;
         check_len("pin", pin)?;
         let pin = pin::Secret::new(pin.to_string());
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
         if !s.pin_enroll || s.pin_passed {
             return Err(Error::WrongStage(
@@ -626,8 +621,7 @@ impl AuthObject {
         let _g = st.enter()?;
         check_len("pin", pin)?;
         let pin = pin::Secret::new(pin.to_string());
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
         if !s.pin_verify || s.pin_passed {
             return Err(Error::WrongStage(
@@ -689,8 +683,7 @@ impl AuthObject {
     ) -> Result<Outcome, Error> {
         let st = &self.state;
         let _g = st.enter()?;
-        let (caller, _) = st.caller(&hdr).await?;
-        let session = st.session(handle, &caller)?;
+        let session = st.caller_session(&hdr, handle).await?;
         st.remove_session(handle);
         let s = session.lock().await;
         Ok(Outcome {

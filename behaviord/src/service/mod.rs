@@ -353,7 +353,17 @@ impl State {
     }
 
     /// The session of `handle` if `caller` began it and it has not timed out.
-    pub(crate) fn session(
+    /// The authentication `handle` names, if the calling connection began it.
+    pub(crate) async fn caller_session(
+        &self,
+        hdr: &Header<'_>,
+        handle: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<Session>>, Error> {
+        let (caller, _) = self.caller(hdr).await?;
+        self.session(handle, &caller)
+    }
+
+    fn session(
         &self,
         handle: &str,
         caller: &str,
