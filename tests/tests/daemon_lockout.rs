@@ -95,3 +95,71 @@ fn wrong_pins_lock_out_until_expiry() {
         VerifyStatus::Accepted
     );
 }
+
+/// A typing that passes must not forgive wrong PINs: failures are cleared, and the template
+/// adapted, only when the whole login succeeds. Otherwise someone whose typing happens to
+/// pass could guess PINs forever, a few per login.
+#[test]
+fn a_passing_typing_does_not_reset_the_count_of_wrong_pins() {
+    let bus = PrivateBus::start();
+    // Lockout after 4 failures; 2 tries per login.
+    let d = Daemon::start(
+        &bus,
+        &format!(
+            "phrase = \"{FIXTURE_PHRASE}\"\n[enrollment]\nbehavior = true\npin = true\n\
+             [pin]\nargon2_memory_kib = 256\nargon2_iterations = 1\n\
+             [verify]\nmax_tries = 2\n[lockout]\nfailures = 4\nminutes = 10\n"
+        ),
+    );
+    let genuine = fixture_subject("subject2");
+    assert!(d.enroll(USER, &genuine[..5], Some("123456")).success);
+    let stored = || -> String {
+        rusqlite::Connection::open(d.db_path())
+            .unwrap()
+            .query_row("SELECT template FROM templates", [], |r| r.get(0))
+            .unwrap()
+    };
+    let enrolled = stored();
+    let conn = d.connect();
+    let auth = AuthProxyBlocking::new(&conn).unwrap();
+    let login = |typing: usize, pins: &[&str]| -> Vec<VerifyStatus> {
+        let b = auth.begin(USER, "login", "tty1", "").unwrap();
+        auth.open_capture(&b.handle).unwrap();
+        d.inject(&conn, &genuine[typing]);
+        let v = auth.submit_verification(&b.handle, FIXTURE_PHRASE).unwrap();
+        assert_eq!(v.status, VerifyStatus::Accepted, "typing {typing}: {v:?}");
+        let pins = pins
+            .iter()
+            .map(|p| auth.verify_pin(&b.handle, p).unwrap().status)
+            .collect();
+        auth.finish(&b.handle).unwrap();
+        pins
+    };
+    // Two logins whose typing passes and whose PINs are wrong: 4 failures, locked out.
+    assert_eq!(
+        login(1, &["000000", "000001"]),
+        [VerifyStatus::Rejected, VerifyStatus::Exhausted]
+    );
+    assert_eq!(stored(), enrolled, "a failed login adapted the template");
+    assert_eq!(
+        login(2, &["000002", "000003"]),
+        [VerifyStatus::Rejected, VerifyStatus::Exhausted]
+    );
+    assert!(matches!(
+        auth.begin(USER, "login", "tty1", ""),
+        Err(Error::LockedOut(_))
+    ));
+
+    // After the lockout is cleared, a whole login forgives earlier failures.
+    assert!(d.ctl(&["reset-lockout", USER]).status.success());
+    assert_eq!(login(3, &["000004"]), [VerifyStatus::Rejected]);
+    assert_eq!(login(4, &["123456"]), [VerifyStatus::Accepted]);
+    let failures = d.db_count("SELECT COALESCE(SUM(failures), 0) FROM lockouts");
+    assert_eq!(failures, 0, "a successful login keeps old failures");
+    // ...and adapts the template (re-typed enrollment rhythms are confident matches).
+    assert_ne!(
+        stored(),
+        enrolled,
+        "a successful login did not adapt the template"
+    );
+}

@@ -48,6 +48,9 @@ pub struct Session {
     pin_enroll: bool,
     pin_passed: bool,
     pin_tries_left: u32,
+    /// The template adapted from this login's accepted typing (JSON), stored only if the
+    /// whole login succeeds: a login that then fails its PIN must not move the template.
+    adapted_template: Option<String>,
 }
 
 impl Session {
@@ -67,6 +70,12 @@ impl Session {
             f.push("pin".to_string());
         }
         f
+    }
+
+    /// The login succeeded on the strength of at least one factor proven here (not only a
+    /// skip or a `none` journey): only then are failures forgiven and the template adapted.
+    fn proven(&self) -> bool {
+        self.success() && (self.behavior_passed || self.pin_passed)
     }
 }
 
@@ -335,6 +344,7 @@ impl AuthObject {
             pin_enroll,
             pin_passed: false,
             pin_tries_left: config.verify.max_tries,
+            adapted_template: None,
             config: config.clone(),
         };
         st.insert_session(
@@ -526,21 +536,18 @@ impl AuthObject {
                 }
             }
         };
-        let (user, uid, service) = (s.account.name.clone(), s.account.uid, s.service.clone());
+        let (user, service) = (s.account.name.clone(), s.service.clone());
         match verdict {
             Some((v, sample)) if v.accepted => {
+                // Failures are forgiven and the template adapted at `Finish`, once every
+                // factor passed: a typing that passes must not reset the count of wrong PINs.
                 let mut adapted = s.template.clone();
-                let mut json = None;
                 if let Some(t) = adapted.as_mut() {
                     if fixed::adapt(t, &sample, &v, &s.params) {
-                        json = matching::to_json(t).ok();
+                        s.adapted_template = matching::to_json(t).ok();
                     }
                 }
                 st.commit(|tx, audit| {
-                    tx.reset_failures(&user)?;
-                    if let Some(json) = &json {
-                        tx.put_template(&user, uid, json, audit.now, true)?;
-                    }
                     audit.log(
                         tx,
                         Event::BehaviorSucceeded,
@@ -550,9 +557,6 @@ impl AuthObject {
                         &service,
                     )
                 })?;
-                if json.is_some() {
-                    s.template = adapted;
-                }
                 s.behavior_passed = true;
                 Ok(VerifyStep {
                     status: VerifyStatus::Accepted,
@@ -653,7 +657,6 @@ impl AuthObject {
                 })
             })?;
         if ok {
-            st.commit(|tx, _| tx.reset_failures(&user))?;
             s.pin_passed = true;
             return Ok(VerifyStep {
                 status: VerifyStatus::Accepted,
@@ -686,6 +689,17 @@ impl AuthObject {
         let session = st.caller_session(&hdr, handle).await?;
         st.remove_session(handle);
         let s = session.lock().await;
+        if s.proven() {
+            // A store that cannot record this hands out no success.
+            let (user, uid) = (&s.account.name, s.account.uid);
+            st.commit(|tx, audit| {
+                tx.reset_failures(user)?;
+                if let Some(json) = &s.adapted_template {
+                    tx.put_template(user, uid, json, audit.now, true)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(Outcome {
             success: s.success(),
             factors: s.factors(),
@@ -735,6 +749,7 @@ mod tests {
             pin_enroll: false,
             pin_passed: false,
             pin_tries_left: 3,
+            adapted_template: None,
         }
     }
 
