@@ -9,19 +9,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use behavior_core::{check_typed, Key, Keystroke, Layout, LayoutError};
+use behavior_tests::typist::{
+    code_of, kernel_reader, now_us, perform, Keys, Step, UinputKeyboard as Keyboard, KEY_F13,
+    KEY_LEFTSHIFT,
+};
 use behaviord::input::{self, InputConfig, InputHandle};
 use behaviord::keyevent::{DeviceId, KeyEvent};
-use evdev::raw_stream::RawDevice;
-use evdev::uinput::VirtualDevice;
-use evdev::{AttributeSet, EventType, InputEvent, KeyCode};
-use std::path::{Path, PathBuf};
+use evdev::{EventType, InputEvent};
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const KEY_BACKSPACE: u16 = 14;
-const KEY_LEFTSHIFT: u16 = 42;
-const KEY_F13: u16 = 183;
 
 type Check = Result<(), String>;
 
@@ -31,14 +31,6 @@ macro_rules! ensure {
             return Err(format!($($why)+));
         }
     };
-}
-
-/// `CLOCK_REALTIME` in µs: the clock evdev stamps events with.
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64
 }
 
 /// A key event as the consumer received it, and when.
@@ -107,40 +99,6 @@ impl Capture {
     }
 }
 
-/// A uinput keyboard and its evdev node.
-struct Keyboard {
-    dev: VirtualDevice,
-    node: PathBuf,
-}
-
-impl Keyboard {
-    fn new(name: &str) -> Keyboard {
-        let mut keys = AttributeSet::<KeyCode>::new();
-        for code in 1..=0xff {
-            keys.insert(KeyCode(code));
-        }
-        let mut dev = VirtualDevice::builder()
-            .unwrap()
-            .name(name)
-            .with_keys(&keys)
-            .unwrap()
-            .build()
-            .unwrap();
-        let node = dev
-            .enumerate_dev_nodes_blocking()
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        Keyboard { dev, node }
-    }
-
-    fn key(&mut self, code: u16, down: bool) {
-        let ev = InputEvent::new(EventType::KEY.0, code, i32::from(down));
-        self.dev.emit(&[ev]).unwrap();
-    }
-}
-
 /// An independent reader of one device (the evdev crate directly): what the kernel stamped.
 struct Reader {
     rx: mpsc::Receiver<(u16, bool, i64)>,
@@ -148,23 +106,9 @@ struct Reader {
 
 impl Reader {
     fn open(node: &Path) -> Reader {
-        let mut dev = RawDevice::open(node).unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            // Ends with ENODEV when the device is removed.
-            while let Ok(events) = dev.fetch_events() {
-                for e in events {
-                    if e.event_type() == EventType::KEY && matches!(e.value(), 0 | 1) {
-                        let t = e.as_ref().time;
-                        let us = t.tv_sec * 1_000_000 + t.tv_usec;
-                        if tx.send((e.code(), e.value() == 1, us)).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Reader { rx }
+        Reader {
+            rx: kernel_reader(node),
+        }
     }
 
     fn drain(&self, quiet: Duration) -> Vec<(u16, bool, i64)> {
@@ -174,28 +118,6 @@ impl Reader {
         }
         out
     }
-}
-
-/// One planned key action: `at_ms` after the start, key `code` of keyboard `kb` goes down
-/// or up.
-#[derive(Clone, Copy, Debug)]
-struct Step {
-    at_ms: f64,
-    kb: usize,
-    code: u16,
-    down: bool,
-}
-
-fn code_of(c: char) -> (u16, bool) {
-    let name = match c {
-        ' ' => "space".to_string(),
-        ',' => "comma".to_string(),
-        '\n' => "enter".to_string(),
-        '\u{8}' => "backspace".to_string(),
-        c => c.to_ascii_lowercase().to_string(),
-    };
-    let key = Key::from_name(&name).unwrap_or_else(|| panic!("no key for {c:?}"));
-    (key.0, c.is_ascii_uppercase())
 }
 
 /// Typing of `text` on keyboard `kb` from `start_ms`, with varied gaps and holds (keys
@@ -237,28 +159,6 @@ fn plan(text: &str, kb: usize, start_ms: f64) -> Vec<Step> {
     }
     steps.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     steps
-}
-
-/// Performs the steps at their planned times; returns the realtime clock (µs) just before
-/// and just after each step's write.
-fn perform(kbs: &mut [&mut Keyboard], steps: &[Step]) -> Vec<(i64, i64)> {
-    let t0 = Instant::now();
-    let mut written = Vec::with_capacity(steps.len());
-    for s in steps {
-        let at = t0 + Duration::from_secs_f64(s.at_ms / 1000.0);
-        // Sleep most of the wait, spin the last half millisecond.
-        while let Some(left) = at.checked_duration_since(Instant::now()) {
-            if left > Duration::from_micros(500) {
-                thread::sleep(left - Duration::from_micros(500));
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-        let before = now_us();
-        kbs[s.kb].key(s.code, s.down);
-        written.push((before, now_us()));
-    }
-    written
 }
 
 /// Pairs presses with their releases, as a capture window does.
@@ -568,7 +468,7 @@ fn cpu_figure(cap: &Capture, kb: &mut Keyboard, id: DeviceId) -> Result<String, 
 /// keyboard as `sec usec type code value` lines, the fixture format of the host replay tests.
 fn record() {
     let mut kb = Keyboard::new("probe-recorder");
-    let mut dev = RawDevice::open(&kb.node).unwrap();
+    let mut dev = evdev::raw_stream::RawDevice::open(&kb.node).unwrap();
     let (tx, rx) = mpsc::channel();
     // Read all the time: the kernel's buffer for one reader holds only a few dozen events.
     thread::spawn(move || {

@@ -27,14 +27,13 @@ mod pam_harness;
 use behavior_core::features;
 use behavior_core::fixed::{self, Params, Template};
 use behavior_core::{Key, KeyClass, Keystroke, Sample};
+use behavior_tests::typist::{
+    code_of, kernel_reader, perform, Keys, Step, UinputKeyboard, KEY_F13, KEY_LEFTSHIFT,
+};
 use behavior_tests::{Daemon, PrivateBus};
-use evdev::raw_stream::RawDevice;
-use evdev::uinput::VirtualDevice;
-use evdev::{AttributeSet, EventType, InputEvent, KeyCode};
 use pam_harness::{echo_on, error, info, Login, Msg, PAM_MAXTRIES, PAM_SUCCESS};
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,9 +47,6 @@ const CORRECTED: &str =
     "The phrase was corrected while typing; please type it again without corrections.";
 const NOTHING: &str = "No typing was captured from the keyboard; please type the phrase again.";
 const INCORRECT_PATTERN: &str = "Incorrect pattern. Please try again.";
-
-const KEY_LEFTSHIFT: u16 = 42;
-const KEY_F13: u16 = 183;
 
 /// Typing-only journey (no PIN: argon2 is slow under emulation), enrollment on, no session
 /// monitor (no logind in the VM); `[input]` appended per run.
@@ -82,16 +78,6 @@ macro_rules! ensure {
 // ---------------------------------------------------------------------------------------
 // Planned typings (pure; unit-tested on the host below)
 
-/// One planned key action: `at_ms` after the start, key `code` of keyboard `kb` goes down
-/// or up.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Step {
-    at_ms: f64,
-    kb: usize,
-    code: u16,
-    down: bool,
-}
-
 /// How a typist times key `i` of a typing: hold, and the gap to the next press (ms).
 #[derive(Clone, Copy, Debug)]
 enum Rhythm {
@@ -116,20 +102,6 @@ impl Rhythm {
             Rhythm::Other => ((150 + i * 41 % 60) as f64, (320 - i * 37 % 90 * 2) as f64),
         }
     }
-}
-
-/// The key of one character of a typed text and whether it takes Shift; `\u{8}` is
-/// Backspace, `\n` Enter.
-fn code_of(c: char) -> (u16, bool) {
-    let name = match c {
-        '.' => "dot".to_string(),
-        ' ' => "space".to_string(),
-        '\n' => "enter".to_string(),
-        '\u{8}' => "backspace".to_string(),
-        c => c.to_ascii_lowercase().to_string(),
-    };
-    let key = Key::from_name(&name).unwrap_or_else(|| panic!("no key for {c:?}"));
-    (key.0, c.is_ascii_uppercase())
 }
 
 /// The typing of `text` on keyboard `kb` from `start_ms`; upper case letters with Left
@@ -202,31 +174,15 @@ fn planned_events(steps: &[Step], kb: usize) -> Vec<(u16, bool, i64)> {
 /// A uinput keyboard with a second, independent reader of its evdev node (the evdev crate
 /// directly): what the kernel stamped, to compare the daemon's results with.
 struct Keyboard {
-    dev: VirtualDevice,
+    uinput: UinputKeyboard,
     kernel: mpsc::Receiver<(u16, bool, i64)>,
 }
 
 impl Keyboard {
     fn new(name: &str) -> Keyboard {
-        let mut keys = AttributeSet::<KeyCode>::new();
-        for code in 1..=0xff {
-            keys.insert(KeyCode(code));
-        }
-        let mut dev = VirtualDevice::builder()
-            .unwrap()
-            .name(name)
-            .with_keys(&keys)
-            .unwrap()
-            .build()
-            .unwrap();
-        let node = dev
-            .enumerate_dev_nodes_blocking()
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        let kernel = second_reader(&node);
-        let mut kb = Keyboard { dev, kernel };
+        let uinput = UinputKeyboard::new(name);
+        let kernel = kernel_reader(&uinput.node);
+        let mut kb = Keyboard { uinput, kernel };
         // Under emulation the first events are stamped a few ms late.
         for _ in 0..20 {
             kb.key(KEY_F13, true);
@@ -235,11 +191,6 @@ impl Keyboard {
         }
         kb.kernel_events(40);
         kb
-    }
-
-    fn key(&mut self, code: u16, down: bool) {
-        let ev = InputEvent::new(EventType::KEY.0, code, i32::from(down));
-        self.dev.emit(&[ev]).unwrap();
     }
 
     /// Key presses and releases the kernel reported since the last call: (code, down, µs).
@@ -261,39 +212,9 @@ impl Keyboard {
     }
 }
 
-fn second_reader(node: &Path) -> mpsc::Receiver<(u16, bool, i64)> {
-    let mut dev = RawDevice::open(node).unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        while let Ok(events) = dev.fetch_events() {
-            for e in events {
-                if e.event_type() == EventType::KEY && matches!(e.value(), 0 | 1) {
-                    let t = e.as_ref().time;
-                    let us = t.tv_sec * 1_000_000 + t.tv_usec;
-                    if tx.send((e.code(), e.value() == 1, us)).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// Performs the steps at their planned times (sleeping most of each wait, spinning the
-/// last half millisecond).
-fn perform(kbs: &mut [Keyboard], steps: &[Step]) {
-    let t0 = Instant::now();
-    for s in steps {
-        let at = t0 + Duration::from_secs_f64(s.at_ms / 1000.0);
-        while let Some(left) = at.checked_duration_since(Instant::now()) {
-            if left > Duration::from_micros(500) {
-                thread::sleep(left - Duration::from_micros(500));
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-        kbs[s.kb].key(s.code, s.down);
+impl Keys for Keyboard {
+    fn key(&mut self, code: u16, down: bool) {
+        self.uinput.key(code, down);
     }
 }
 
@@ -331,7 +252,7 @@ impl Typist {
         let Some(steps) = self.script.pop_front() else {
             return;
         };
-        perform(&mut self.kbs, &steps);
+        let _ = perform(&mut self.kbs, &steps);
         let kernel = (self.kbs.iter().enumerate())
             .map(|(i, kb)| kb.kernel_events(steps.iter().filter(|s| s.kb == i).count()))
             .collect();
