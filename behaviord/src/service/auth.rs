@@ -232,6 +232,31 @@ impl AuthObject {
         })
     }
 
+    /// A wrong typing (`BehaviorFailed`) or PIN (`PinFailed`): one try of that factor less,
+    /// counted towards the lockout.
+    fn reject(&self, s: &mut Session, event: Event) -> Result<VerifyStep, Error> {
+        fn tries(s: &mut Session, event: Event) -> &mut u32 {
+            match event {
+                Event::PinFailed => &mut s.pin_tries_left,
+                _ => &mut s.tries_left,
+            }
+        }
+        *tries(s, event) -= 1;
+        if let Some(until) = self.fail(s, event)? {
+            *tries(s, event) = 0;
+            return Ok(exhausted(0, &locked_message(until, now_ms())));
+        }
+        let left = *tries(s, event);
+        if left == 0 {
+            return Ok(exhausted(0, "No tries left."));
+        }
+        Ok(VerifyStep {
+            status: VerifyStatus::Rejected,
+            tries_left: left,
+            message: String::new(),
+        })
+    }
+
     fn locked_until(&self, user: &str, now: i64) -> Result<Option<i64>, Error> {
         let (_, until) = self
             .state
@@ -564,21 +589,7 @@ impl AuthObject {
                     message: String::new(),
                 })
             }
-            _ => {
-                s.tries_left -= 1;
-                if let Some(until) = self.fail(&s, Event::BehaviorFailed)? {
-                    s.tries_left = 0;
-                    return Ok(exhausted(0, &locked_message(until, now_ms())));
-                }
-                if s.tries_left == 0 {
-                    return Ok(exhausted(0, "No tries left."));
-                }
-                Ok(VerifyStep {
-                    status: VerifyStatus::Rejected,
-                    tries_left: s.tries_left,
-                    message: String::new(),
-                })
-            }
+            _ => self.reject(&mut s, Event::BehaviorFailed),
         }
     }
 
@@ -664,19 +675,7 @@ impl AuthObject {
                 message: String::new(),
             });
         }
-        s.pin_tries_left -= 1;
-        if let Some(until) = self.fail(&s, Event::PinFailed)? {
-            s.pin_tries_left = 0;
-            return Ok(exhausted(0, &locked_message(until, now_ms())));
-        }
-        if s.pin_tries_left == 0 {
-            return Ok(exhausted(0, "No tries left."));
-        }
-        Ok(VerifyStep {
-            status: VerifyStatus::Rejected,
-            tries_left: s.pin_tries_left,
-            message: String::new(),
-        })
+        self.reject(&mut s, Event::PinFailed)
     }
 
     async fn finish(
