@@ -44,6 +44,46 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
+/// Boots the test VM (`tests/vm/run.sh`: Debian's kernel under qemu, uinput available) with
+/// `args` run inside, and asserts that the probe reported each of `cases` as
+/// `VMTEST case NAME ok`, then `VMTEST ALL OK`, and exited 0. Fails, never skips, when the VM
+/// cannot run: the reason is in the message. Prints the probe's `VMTEST figure` lines and
+/// the VM's wall time, for whoever reads the output (`--nocapture`).
+pub fn run_vm_probe(args: &[String], cases: &[&str]) {
+    let script = workspace_root().join("tests/vm/run.sh");
+    let started = std::time::Instant::now();
+    let out = Command::new(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let wall = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let results: Vec<&str> = stdout.lines().filter(|l| l.starts_with("VMTEST")).collect();
+    let context = format!(
+        "{} exited with {} (build in {})\n--- probe results:\n{}\n--- stderr:\n{stderr}\n--- full output:\n{stdout}",
+        script.display(),
+        out.status,
+        build_dir().display(),
+        results.join("\n")
+    );
+    for case in cases {
+        assert!(
+            results.contains(&format!("VMTEST case {case} ok").as_str()),
+            "case {case} did not pass\n{context}"
+        );
+    }
+    assert!(results.contains(&"VMTEST ALL OK"), "{context}");
+    assert!(out.status.success(), "{context}");
+    for line in results.iter().filter(|l| l.starts_with("VMTEST figure")) {
+        println!("{line}");
+    }
+    println!(
+        "VMTEST figure vm_wall_s={:.1} (boot, probe, power off)",
+        wall.as_secs_f64()
+    );
+}
+
 /// A temporary directory that unprivileged users can enter (mode 0755), for sockets and
 /// state that a `setpriv --reuid=nobody` process must reach.
 pub fn open_tempdir() -> tempfile::TempDir {
