@@ -292,6 +292,20 @@ impl Rig {
         }
     }
 
+    /// The mock session `id` emits logind's `Unlock` (the screen locker ran the PAM stack).
+    async fn unlock(&self, id: &str) {
+        self.conn
+            .call_method(
+                Some(LOGIND),
+                session_path(id).as_str(),
+                Some(SESSION),
+                "Unlock",
+                &(),
+            )
+            .await
+            .unwrap();
+    }
+
     fn session(&self, id: &str) -> Option<SessionStatus> {
         self.handle.status().into_iter().find(|s| s.session == id)
     }
@@ -451,16 +465,7 @@ async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
     );
     // The owner unlocks (the screen locker ran the PAM stack): logind's `Unlock` signal,
     // then grace with a fresh risk.
-    rig.conn
-        .call_method(
-            Some(LOGIND),
-            session_path("c1").as_str(),
-            Some(SESSION),
-            "Unlock",
-            &(),
-        )
-        .await
-        .unwrap();
+    rig.unlock("c1").await;
     let s = rig
         .wait("c1", "grace", |s| matches!(s.phase, Phase::Grace { .. }))
         .await;
@@ -557,16 +562,7 @@ async fn grace_ends_on_the_clock_and_suspicion_seen_meanwhile_locks() {
         ReportKind::StepUp { .. }
     ));
     // Someone unlocks; the other typist goes on typing within the grace period.
-    rig.conn
-        .call_method(
-            Some(LOGIND),
-            session_path("c1").as_str(),
-            Some(SESSION),
-            "Unlock",
-            &(),
-        )
-        .await
-        .unwrap();
+    rig.unlock("c1").await;
     let until = 5_000 + grace_ms;
     rig.wait("c1", "grace", |s| s.phase == Phase::Grace { until })
         .await;
