@@ -36,28 +36,9 @@ trap 'exit 130' INT TERM
 
 # A system-type bus that allows ordinary traffic and includes the shipped policy for
 # org.behaviord.Behavior1, so what is tried is what gets installed.
-cat > "$dir/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$dir/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-  <include>$root/etc/dbus-1/system.d/org.behaviord.Behavior1.conf</include>
-</busconfig>
-EOF
+sed -e "s|@SOCKET@|$dir/bus|" \
+    -e "s|@INCLUDE@|<include>$root/etc/dbus-1/system.d/org.behaviord.Behavior1.conf</include>|" \
+    -e "s|@EXTRA@||" "$root/scripts/private-bus.conf.in" > "$dir/bus.conf"
 dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>"$dir/bus.log" &
 bus_pid=$!
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus

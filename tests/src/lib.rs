@@ -134,31 +134,10 @@ impl PrivateBus {
         let conf = dir.path().join("bus.conf");
         std::fs::write(
             &conf,
-            format!(
-                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-  </policy>
-  {policy}
-  {extra}
-</busconfig>
-"#,
-                socket = socket.display(),
-            ),
+            include_str!("../../scripts/private-bus.conf.in")
+                .replace("@SOCKET@", &socket.display().to_string())
+                .replace("@INCLUDE@", &policy)
+                .replace("@EXTRA@", extra),
         )
         .unwrap();
         let mut child = Command::new("dbus-daemon")
