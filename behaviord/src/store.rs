@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde::Serialize;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "behaviord.db";
@@ -88,17 +87,8 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;",
 ];
 
-/// One row of the `events` table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EventRow {
-    pub id: i64,
-    pub time_ms: i64,
-    pub name: String,
-    pub user: String,
-    pub source: String,
-    pub outcome: String,
-    pub service: String,
-}
+/// One row of the `events` table: the very record `Admin1.Events` returns.
+pub type EventRow = behavior_ipc::admin::Event;
 
 #[derive(Clone, Debug, Default)]
 pub struct EventQuery {

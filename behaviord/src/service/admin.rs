@@ -10,7 +10,7 @@ use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 use super::auth::template_expiry;
-use super::{account, check_len, check_user_name, ipc_event, State};
+use super::{account, check_len, check_user_name, State};
 use crate::audit::Event;
 use crate::config::{self, Config};
 use crate::matching;
@@ -275,8 +275,7 @@ impl AdminObject {
                 n => n.min(MAX_EVENTS),
             },
         };
-        let rows = st.store.events(&q).map_err(|e| st.storage(e))?;
-        Ok(rows.into_iter().map(ipc_event).collect())
+        st.store.events(&q).map_err(|e| st.storage(e))
     }
 
     async fn settings(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<Setting>, Error> {

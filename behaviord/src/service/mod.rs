@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use behavior_ipc::admin::{Event as IpcEvent, ADMIN_INTERFACE};
+use behavior_ipc::admin::ADMIN_INTERFACE;
 use behavior_ipc::{Error, ADMIN_PATH, MAX_STRING_LEN};
 use zbus::message::Header;
 
@@ -287,7 +287,7 @@ impl State {
         self.syslog.event(&row, event);
         if let Some(conn) = self.conn.get() {
             let conn = conn.clone();
-            let ev = ipc_event(row);
+            let ev = row;
             self.rt.spawn(async move {
                 let _ = conn
                     .emit_signal(
@@ -526,18 +526,6 @@ impl Audit {
         .insert(tx, self.now)?;
         self.rows.push((row, event));
         Ok(())
-    }
-}
-
-pub(crate) fn ipc_event(row: EventRow) -> IpcEvent {
-    IpcEvent {
-        id: row.id,
-        time_ms: row.time_ms,
-        name: row.name,
-        user: row.user,
-        source: row.source,
-        outcome: row.outcome,
-        service: row.service,
     }
 }
 
