@@ -55,6 +55,18 @@ pub struct SubjectResult {
     pub zero_miss_far: Option<f64>,
     pub genuine_tests: usize,
     pub impostor_tests: usize,
+    /// Fixed-text protocol with adaptation ([`crate::eval_fixed::FixedDetector::ProductAdapting`]) only.
+    pub online: Option<OnlineRates>,
+}
+
+/// What a user meets at the operating point while the template adapts: shares of one
+/// subject's genuine typings rejected, of impostor typings accepted, and of genuine typings
+/// the template learnt from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct OnlineRates {
+    pub false_rejects: f64,
+    pub false_accepts: f64,
+    pub adapted: f64,
 }
 
 /// Mean and (sample) standard deviation.

@@ -2,8 +2,14 @@
 //! `samples-format.md`): for each subject and text, train on the subject's first N samples,
 //! test on the rest (genuine) and on the first 5 samples of the same text of every other
 //! subject (impostors); EER and zero-miss false-alarm rate per subject.
+//!
+//! [`FixedDetector::ProductAdapting`] replays the same data as the daemon lives it, which
+//! the protocol does not: the genuine test typings arrive in order as logins and the template
+//! adapts after each one that [`fixed::adapt`] takes; impostor typings are scored against
+//! the template as it stands at a few points along the way and never adapted (they would
+//! also need the PIN).
 
-use crate::eval::{eer, zero_miss_false_alarm, SubjectResult};
+use crate::eval::{eer, zero_miss_false_alarm, OnlineRates, SubjectResult};
 use crate::features::{self, PhraseFeatures};
 use crate::fixed;
 use crate::reference::ScaledManhattan;
@@ -23,6 +29,9 @@ pub enum Train {
 pub enum FixedDetector {
     /// The product's matcher ([`crate::fixed`]), exactly as the daemon calls it.
     Product,
+    /// The product's matcher adapting from the genuine test typings in order, as the daemon
+    /// does after each successful login (see the module documentation).
+    ProductAdapting,
     /// The Killourhy & Maxion scaled-Manhattan reference ([`crate::reference`]).
     ManhattanScaled,
 }
@@ -30,9 +39,13 @@ pub enum FixedDetector {
 /// Impostor samples taken from every other subject.
 pub const IMPOSTOR_SAMPLES: usize = 5;
 
-/// Runs the protocol. `progress(done, total)` is called after each subject. Subjects with
-/// no genuine test sample left after training, or whose training samples the detector
-/// cannot use, are left out.
+/// [`FixedDetector::ProductAdapting`] scores the impostors at this many evenly spaced points
+/// of the genuine sequence, the first before any adaptation.
+pub const IMPOSTOR_CHECKPOINTS: usize = 5;
+
+/// Runs the protocol with the matcher's default settings. `progress(done, total)` is called
+/// after each subject. Subjects with no genuine test sample left after training, or whose
+/// training samples the detector cannot use, are left out.
 pub fn evaluate(
     samples: &[LabeledSample],
     train: Train,
@@ -67,7 +80,12 @@ pub fn evaluate(
                     .flat_map(|(_, (_, other))| other.iter().take(IMPOSTOR_SAMPLES).copied())
                     .collect();
                 let scored = score_all(detector, &params, &own[..n], &own[n..], &impostors);
-                if let Some((genuine, impostor)) = scored {
+                if let Some(Scores {
+                    genuine,
+                    impostor,
+                    online,
+                }) = scored
+                {
                     if let (Some(e), Some(z)) = (
                         eer(&genuine, &impostor),
                         zero_miss_false_alarm(&genuine, &impostor),
@@ -82,6 +100,7 @@ pub fn evaluate(
                             zero_miss_far: Some(z),
                             genuine_tests: genuine.len(),
                             impostor_tests: impostor.len(),
+                            online,
                         });
                     }
                 }
@@ -93,6 +112,13 @@ pub fn evaluate(
     results
 }
 
+/// One subject's scores.
+struct Scores {
+    genuine: Vec<f64>,
+    impostor: Vec<f64>,
+    online: Option<OnlineRates>,
+}
+
 /// Genuine and impostor scores of one subject, or `None` when the detector cannot be
 /// trained on these samples.
 fn score_all(
@@ -101,17 +127,19 @@ fn score_all(
     train: &[&Sample],
     genuine: &[&Sample],
     impostors: &[&Sample],
-) -> Option<(Vec<f64>, Vec<f64>)> {
+) -> Option<Scores> {
     match detector {
         FixedDetector::Product => {
             let owned: Vec<Sample> = train.iter().map(|s| (*s).clone()).collect();
             let template = fixed::enroll(&owned, params).ok()?;
             let score = |s: &&Sample| fixed::verify(&template, s, params).score;
-            Some((
-                genuine.iter().map(score).collect(),
-                impostors.iter().map(score).collect(),
-            ))
+            Some(Scores {
+                genuine: genuine.iter().map(score).collect(),
+                impostor: impostors.iter().map(score).collect(),
+                online: None,
+            })
         }
+        FixedDetector::ProductAdapting => replay(params, train, genuine, impostors),
         FixedDetector::ManhattanScaled => {
             let feats: Vec<PhraseFeatures> = train
                 .iter()
@@ -125,12 +153,56 @@ fn score_all(
                 Ok(f) => d.score(&f),
                 Err(_) => f64::INFINITY,
             };
-            Some((
-                genuine.iter().map(score).collect(),
-                impostors.iter().map(score).collect(),
-            ))
+            Some(Scores {
+                genuine: genuine.iter().map(score).collect(),
+                impostor: impostors.iter().map(score).collect(),
+                online: None,
+            })
         }
     }
+}
+
+/// [`FixedDetector::ProductAdapting`]: each genuine typing is verified against the template
+/// as it stands, then offered to [`fixed::adapt`], as the daemon does after a login.
+fn replay(
+    params: &fixed::Params,
+    train: &[&Sample],
+    genuine: &[&Sample],
+    impostors: &[&Sample],
+) -> Option<Scores> {
+    let owned: Vec<Sample> = train.iter().map(|s| (*s).clone()).collect();
+    let mut template = fixed::enroll(&owned, params).ok()?;
+    let checkpoints: Vec<usize> = (0..IMPOSTOR_CHECKPOINTS)
+        .map(|c| c * genuine.len().saturating_sub(1) / (IMPOSTOR_CHECKPOINTS - 1).max(1))
+        .collect();
+    let (mut scores, mut impostor) = (Vec::new(), Vec::new());
+    let (mut rejected, mut accepted_impostors, mut adapted) = (0usize, 0usize, 0usize);
+    for (t, s) in genuine.iter().enumerate() {
+        // A checkpoint listed twice (fewer genuine typings than checkpoints) counts once.
+        if checkpoints.contains(&t) {
+            for v in impostors
+                .iter()
+                .map(|i| fixed::verify(&template, i, params))
+            {
+                accepted_impostors += usize::from(v.accepted);
+                impostor.push(v.score);
+            }
+        }
+        let v = fixed::verify(&template, s, params);
+        rejected += usize::from(!v.accepted);
+        scores.push(v.score);
+        adapted += usize::from(fixed::adapt(&mut template, s, &v, params));
+    }
+    let share = |k: usize, of: usize| if of == 0 { 0.0 } else { k as f64 / of as f64 };
+    Some(Scores {
+        online: Some(OnlineRates {
+            false_rejects: share(rejected, scores.len()),
+            false_accepts: share(accepted_impostors, impostor.len()),
+            adapted: share(adapted, scores.len()),
+        }),
+        genuine: scores,
+        impostor,
+    })
 }
 
 #[cfg(test)]
@@ -141,13 +213,19 @@ mod tests {
 
     /// Subject `k` types 5 keys with gaps of `100 + 60k` ms, a little jitter per sample.
     fn data(subjects: usize, per: usize) -> Vec<LabeledSample> {
+        drifting(subjects, per, 0.0)
+    }
+
+    /// As [`data`], every gap `drift` × 100 % shorter than in the sample before (practice).
+    fn drifting(subjects: usize, per: usize, drift: f64) -> Vec<LabeledSample> {
         let mut out = Vec::new();
         for k in 0..subjects {
             for i in 0..per {
                 let jitter = ((i * 13 + k * 7) % 9) as f64 - 4.0;
+                let pace = (1.0 - drift).powi(i as i32);
                 let keys = (0..5u16)
                     .map(|j| {
-                        let down = f64::from(j) * (100.0 + 60.0 * k as f64 + jitter);
+                        let down = f64::from(j) * (100.0 + 60.0 * k as f64 + jitter) * pace;
                         Keystroke {
                             key: Key(30 + j),
                             down,
@@ -193,5 +271,66 @@ mod tests {
             &mut |_, _| {},
         );
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn adapting_replay_scores_impostors_at_every_checkpoint() {
+        let r = evaluate(
+            &data(4, 12),
+            Train::Half,
+            FixedDetector::ProductAdapting,
+            &mut |_, _| {},
+        );
+        assert_eq!(r.len(), 4);
+        for s in &r {
+            assert_eq!(s.genuine_tests, 6);
+            assert_eq!(s.impostor_tests, 15 * IMPOSTOR_CHECKPOINTS);
+            let online = s.online.expect("adapting replay reports rates");
+            for rate in [online.false_rejects, online.false_accepts, online.adapted] {
+                assert!((0.0..=1.0).contains(&rate), "{online:?}");
+            }
+            assert_eq!(online.false_accepts, 0.0, "{s:?}");
+        }
+        let plain = evaluate(
+            &data(4, 12),
+            Train::Half,
+            FixedDetector::Product,
+            &mut |_, _| {},
+        );
+        assert!(plain.iter().all(|s| s.online.is_none()));
+    }
+
+    #[test]
+    fn adaptation_follows_a_typist_who_gets_faster() {
+        // 0.3 % faster every typing: after enrollment on 5, later typings drift out of the
+        // template unless it learns from the accepted ones.
+        let samples = drifting(3, 60, 0.003);
+        let adapting = evaluate(
+            &samples,
+            Train::Count(5),
+            FixedDetector::ProductAdapting,
+            &mut |_, _| {},
+        );
+        let params = fixed::Params::default();
+        for s in &adapting {
+            let online = s.online.expect("rates");
+            let own: Vec<Sample> = samples
+                .iter()
+                .filter(|l| l.subject == s.subject)
+                .map(|l| l.sample.clone())
+                .collect();
+            let template = fixed::enroll(&own[..5], &params).unwrap();
+            let rejected = own[5..]
+                .iter()
+                .filter(|t| !fixed::verify(&template, t, &params).accepted)
+                .count() as f64
+                / own[5..].len() as f64;
+            assert!(online.adapted > 0.5, "{online:?}");
+            assert!(
+                online.false_rejects + 0.2 < rejected,
+                "adapting rejects {} of the genuine typings, a fixed template {rejected}",
+                online.false_rejects
+            );
+        }
     }
 }

@@ -248,6 +248,7 @@ pub fn evaluate(
                 zero_miss_far: None,
                 genuine_tests: genuine.len(),
                 impostor_tests: impostor.len(),
+                online: None,
             })
         });
         results.extend(part.into_iter().flatten());

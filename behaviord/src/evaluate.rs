@@ -5,7 +5,7 @@
 //! number and skipped. Progress goes to stderr; the result is a short table, or with
 //! `--json` one JSON object as the last line of stdout.
 
-use behavior_core::eval::{mean_sd, SubjectResult};
+use behavior_core::eval::{mean_sd, OnlineRates, SubjectResult};
 use behavior_core::eval_fixed::{self, FixedDetector, Train};
 use behavior_core::eval_free::{self, FreeDetector, FreeProtocol};
 use behavior_core::LabeledSample;
@@ -28,6 +28,9 @@ pub enum Mode {
 pub enum Detector {
     /// The product's matcher, as the daemon uses it.
     Product,
+    /// Fixed mode: the product's matcher adapting from the genuine test typings in order, as
+    /// the daemon does after each login (not part of the published protocol).
+    ProductAdapting,
     /// Killourhy & Maxion's scaled Manhattan, as published (fixed mode).
     ManhattanScaled,
     /// Scaled Manhattan over digraph timings (free mode).
@@ -59,8 +62,9 @@ pub struct EvaluateArgs {
     /// Free mode: seed of the impostor choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Matcher to evaluate: `product` or the published reference of the mode
-    /// (`manhattan-scaled` for fixed, `digraph-manhattan` for free).
+    /// Matcher to evaluate: `product`, the published reference of the mode
+    /// (`manhattan-scaled` for fixed, `digraph-manhattan` for free), or in fixed mode
+    /// `product-adapting` (the daemon's adaptation replayed over the genuine typings).
     #[arg(long, value_enum, default_value_t = Detector::Product)]
     pub detector: Detector,
     /// Print one JSON object as the last line instead of a table.
@@ -123,6 +127,14 @@ pub struct Summary {
     pub zero_miss_far_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zero_miss_far_sd: Option<f64>,
+    /// `product-adapting` only: mean shares of genuine typings rejected and of impostor
+    /// typings accepted at the default operating point, and of genuine typings adapted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub false_reject_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub false_accept_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapted_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gallery: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +151,7 @@ impl Detector {
     fn name(self) -> &'static str {
         match self {
             Detector::Product => "product",
+            Detector::ProductAdapting => "product-adapting",
             Detector::ManhattanScaled => "manhattan-scaled",
             Detector::DigraphManhattan => "digraph-manhattan",
         }
@@ -167,10 +180,10 @@ pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
     let mut report = |d: usize, t: usize| progress.update(d, t);
     let results = match (args.mode, args.detector) {
         (Mode::Fixed, d) => {
-            let detector = if d == Detector::ManhattanScaled {
-                FixedDetector::ManhattanScaled
-            } else {
-                FixedDetector::Product
+            let detector = match d {
+                Detector::ManhattanScaled => FixedDetector::ManhattanScaled,
+                Detector::ProductAdapting => FixedDetector::ProductAdapting,
+                Detector::Product | Detector::DigraphManhattan => FixedDetector::Product,
             };
             eval_fixed::evaluate(&samples, args.train.0, detector, &mut report)
         }
@@ -208,16 +221,20 @@ pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
 
 /// Refuses settings that cannot mean anything, before reading the file.
 fn check_args(args: &EvaluateArgs) -> Result<(), EvaluateError> {
-    let valid = match args.mode {
-        Mode::Fixed => [Detector::Product, Detector::ManhattanScaled],
-        Mode::Free => [Detector::Product, Detector::DigraphManhattan],
+    let valid: &[Detector] = match args.mode {
+        Mode::Fixed => &[
+            Detector::Product,
+            Detector::ProductAdapting,
+            Detector::ManhattanScaled,
+        ],
+        Mode::Free => &[Detector::Product, Detector::DigraphManhattan],
     };
     if !valid.contains(&args.detector) {
         return Err(EvaluateError::DetectorMode {
             detector: args.detector.name(),
             mode: args.mode.name(),
             valid: match args.mode {
-                Mode::Fixed => "product or manhattan-scaled",
+                Mode::Fixed => "product, product-adapting or manhattan-scaled",
                 Mode::Free => "product or digraph-manhattan",
             },
         });
@@ -249,6 +266,14 @@ fn summarize(
     let zm: Vec<f64> = results.iter().filter_map(|r| r.zero_miss_far).collect();
     let z = if fixed { mean_sd(&zm) } else { None };
     let free = |v| if fixed { None } else { Some(v) };
+    let online = |rate: fn(&OnlineRates) -> f64| {
+        let v: Vec<f64> = results
+            .iter()
+            .filter_map(|r| r.online.as_ref())
+            .map(rate)
+            .collect();
+        mean_sd(&v).map(|m| m.mean)
+    };
     Some(Summary {
         mode: args.mode.name(),
         detector: args.detector.name(),
@@ -261,6 +286,9 @@ fn summarize(
         }),
         zero_miss_far_mean: z.map(|z| z.mean),
         zero_miss_far_sd: z.map(|z| z.sd),
+        false_reject_mean: online(|r| r.false_rejects),
+        false_accept_mean: online(|r| r.false_accepts),
+        adapted_mean: online(|r| r.adapted),
         gallery: free(args.gallery),
         length: free(args.length),
         impostors: free(args.impostors),
@@ -288,6 +316,15 @@ fn print_table(s: &Summary) {
     println!("{:<22} {:>8.4} {:>8.4}", "EER", s.eer_mean, s.eer_sd);
     if let (Some(m), Some(sd)) = (s.zero_miss_far_mean, s.zero_miss_far_sd) {
         println!("{:<22} {:>8.4} {:>8.4}", "zero-miss false alarm", m, sd);
+    }
+    for (name, v) in [
+        ("rejected at accept", s.false_reject_mean),
+        ("impostors accepted", s.false_accept_mean),
+        ("adapted", s.adapted_mean),
+    ] {
+        if let Some(v) = v {
+            println!("{name:<22} {v:>8.4}");
+        }
     }
 }
 

@@ -70,6 +70,49 @@ fn separable_people_have_no_errors() {
 }
 
 #[test]
+fn adapting_replay_reports_what_users_meet() {
+    let v = figures(&evaluate(&[
+        fixture().to_str().unwrap(),
+        "--train",
+        "5",
+        "--detector",
+        "product-adapting",
+        "--json",
+    ]));
+    assert_eq!(v["detector"], "product-adapting");
+    assert_eq!(v["subjects"], 4);
+    // The look-alike p4 is still there, so impostors do get in.
+    let eer = num(&v, "eer_mean");
+    assert!(eer > 0.05 && eer <= 0.25, "{v}");
+    assert!(num(&v, "false_accept_mean") > 0.0, "{v}");
+    for key in ["false_reject_mean", "adapted_mean"] {
+        assert!((0.0..=1.0).contains(&num(&v, key)), "{key}: {v}");
+    }
+    let table = evaluate(&[
+        fixture().to_str().unwrap(),
+        "--train",
+        "5",
+        "--detector",
+        "product-adapting",
+    ]);
+    let stdout = String::from_utf8(table.stdout).unwrap();
+    assert!(stdout.contains("rejected at accept"), "{stdout}");
+
+    let plain = figures(&evaluate(&[fixture().to_str().unwrap(), "--json"]));
+    assert!(plain.get("adapted_mean").is_none(), "{plain}");
+    let free = evaluate(&[
+        fixture().to_str().unwrap(),
+        "--mode",
+        "free",
+        "--detector",
+        "product-adapting",
+    ]);
+    assert!(!free.status.success());
+    let err = String::from_utf8_lossy(&free.stderr);
+    assert!(err.contains("does not apply to --mode free"), "{err}");
+}
+
+#[test]
 fn a_look_alike_raises_the_error_rate_and_bad_lines_are_skipped() {
     for detector in ["product", "manhattan-scaled"] {
         let out = evaluate(&[
