@@ -4,22 +4,10 @@
 //! The kernel reads (`poll` + `read`, one per batch) are not included: see the VM figure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use behavior_tests::recorded_event as ev;
 use behaviord::input;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use evdev::InputEvent;
-
-fn ev(us: i64, type_: u16, code: u16, value: i32) -> InputEvent {
-    libc::input_event {
-        time: libc::timeval {
-            tv_sec: us / 1_000_000,
-            tv_usec: us % 1_000_000,
-        },
-        type_,
-        code,
-        value,
-    }
-    .into()
-}
 
 /// 1,000 key events (500 presses and releases), each in its own frame with the MSC_SCAN
 /// event a USB keyboard adds, plus some auto-repeat.

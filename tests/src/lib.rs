@@ -493,6 +493,21 @@ pub struct Typing {
     pub keys: Vec<(String, f64, f64)>,
 }
 
+/// A kernel `input_event` as a device would deliver it, stamped `us` microseconds, for
+/// feeding recorded input through the daemon's reading code without a device.
+pub fn recorded_event(us: i64, type_: u16, code: u16, value: i32) -> evdev::InputEvent {
+    libc::input_event {
+        time: libc::timeval {
+            tv_sec: us / 1_000_000,
+            tv_usec: us % 1_000_000,
+        },
+        type_,
+        code,
+        value,
+    }
+    .into()
+}
+
 /// The phrase of `tests/fixtures/iiitbh_two_subjects.jsonl`.
 pub const FIXTURE_PHRASE: &str = ".xat17padn";
 

@@ -13,7 +13,7 @@ use behavior_core::eval_free::join;
 use behavior_core::free::{Profile, ProfileBuilder};
 use behavior_core::monitor::{MonitorConfig, Phase};
 use behavior_core::{Keystroke, LabeledSample};
-use behavior_tests::{workspace_root, PrivateBus};
+use behavior_tests::{recorded_event, workspace_root, PrivateBus};
 use behaviord::keyevent::KeyEvent;
 use behaviord::session::{
     self, Clock, MonitorHandle, MonitorSettings, MonotonicClock, Pairer, ProfileStore, ReportKind,
@@ -73,21 +73,14 @@ fn raw_events(keys: &[Keystroke]) -> Vec<InputEvent> {
         edges.push((base_us + (k.up * 1000.0) as i64, k.key.0, 0));
     }
     edges.sort_by_key(|e| e.0);
-    let ev = |us: i64, type_: u16, code: u16, value: i32| -> InputEvent {
-        libc::input_event {
-            time: libc::timeval {
-                tv_sec: us / 1_000_000,
-                tv_usec: us % 1_000_000,
-            },
-            type_,
-            code,
-            value,
-        }
-        .into()
-    };
     edges
         .into_iter()
-        .flat_map(|(us, code, value)| [ev(us, 1, code, value), ev(us, 0, 0, 0)])
+        .flat_map(|(us, code, value)| {
+            [
+                recorded_event(us, 1, code, value),
+                recorded_event(us, 0, 0, 0),
+            ]
+        })
         .collect()
 }
 
