@@ -3,6 +3,10 @@
 //! test on the rest (genuine) and on the first 5 samples of the same text of every other
 //! subject (impostors); EER and zero-miss false-alarm rate per subject.
 //!
+//! [`FixedProtocol::practice`] leaves out each subject's first typings before training, to
+//! measure a user who enrolls after getting used to the phrase; the impostors stay the first
+//! typings of the others. Not part of the published protocol.
+//!
 //! [`FixedDetector::ProductAdapting`] replays the same data as the daemon lives it, which
 //! the protocol does not: the genuine test typings arrive in order as logins and the template
 //! adapts after each one that [`fixed::adapt`] takes; impostor typings are scored against
@@ -22,6 +26,23 @@ pub enum Train {
     Count(usize),
     /// Half of the subject's samples of the text (rounded down).
     Half,
+}
+
+/// The protocol's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedProtocol {
+    pub train: Train,
+    /// Each subject's first samples left out before training (typings made while getting
+    /// used to the phrase); 0 in the published protocol. [`Train::Half`] is half of the
+    /// samples after these.
+    pub practice: usize,
+}
+
+impl FixedProtocol {
+    /// The published protocol with `train` training samples.
+    pub fn new(train: Train) -> Self {
+        FixedProtocol { train, practice: 0 }
+    }
 }
 
 /// Which matcher is evaluated.
@@ -48,7 +69,7 @@ pub const IMPOSTOR_CHECKPOINTS: usize = 5;
 /// training samples the detector cannot use, are left out.
 pub fn evaluate(
     samples: &[LabeledSample],
-    train: Train,
+    protocol: &FixedProtocol,
     detector: FixedDetector,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<SubjectResult> {
@@ -67,8 +88,9 @@ pub fn evaluate(
     let mut results = Vec::new();
     let params = fixed::Params::default();
     for (text, subjects) in &groups {
-        for (i, (subject, own)) in subjects.iter().enumerate() {
-            let n = match train {
+        for (i, (subject, all)) in subjects.iter().enumerate() {
+            let own = &all[protocol.practice.min(all.len())..];
+            let n = match protocol.train {
                 Train::Count(n) => n,
                 Train::Half => own.len() / 2,
             };
@@ -248,10 +270,15 @@ mod tests {
     fn separable_subjects_have_zero_error() {
         for detector in [FixedDetector::Product, FixedDetector::ManhattanScaled] {
             let mut calls = 0;
-            let r = evaluate(&data(4, 12), Train::Half, detector, &mut |d, t| {
-                calls += 1;
-                assert!(d <= t);
-            });
+            let r = evaluate(
+                &data(4, 12),
+                &FixedProtocol::new(Train::Half),
+                detector,
+                &mut |d, t| {
+                    calls += 1;
+                    assert!(d <= t);
+                },
+            );
             assert_eq!(calls, 4);
             assert_eq!(r.len(), 4);
             for s in &r {
@@ -263,10 +290,51 @@ mod tests {
     }
 
     #[test]
+    fn practice_typings_are_left_out_of_training_and_tests() {
+        // Every subject types its first 4 samples 2.5 times slower than the rest: a template
+        // of those misses the later typings, a template of the later ones does not.
+        let mut samples = data(4, 16);
+        for (i, l) in samples.iter_mut().enumerate() {
+            if i % 16 < 4 {
+                let keys = l
+                    .sample
+                    .keys
+                    .iter()
+                    .map(|k| Keystroke {
+                        key: k.key,
+                        down: k.down * 2.5,
+                        up: k.down * 2.5 + (k.up - k.down),
+                    })
+                    .collect();
+                l.sample = Sample::new(keys).unwrap();
+            }
+        }
+        let run = |practice| {
+            let protocol = FixedProtocol {
+                train: Train::Count(4),
+                practice,
+            };
+            evaluate(&samples, &protocol, FixedDetector::Product, &mut |_, _| {})
+        };
+        let novice = run(0);
+        let practised = run(4);
+        assert_eq!(practised.len(), 4);
+        for s in &practised {
+            assert_eq!(s.genuine_tests, 16 - 4 - 4);
+            assert_eq!(s.impostor_tests, 3 * IMPOSTOR_SAMPLES);
+            assert_eq!(s.eer, 0.0, "{s:?}");
+        }
+        let mean = novice.iter().map(|s| s.eer).sum::<f64>() / novice.len() as f64;
+        assert!(mean > 0.1, "a novice template should miss: {novice:?}");
+        // More practice than samples leaves nobody to evaluate, without panicking.
+        assert!(run(100).is_empty());
+    }
+
+    #[test]
     fn subjects_without_test_samples_are_left_out() {
         let r = evaluate(
             &data(3, 5),
-            Train::Count(5),
+            &FixedProtocol::new(Train::Count(5)),
             FixedDetector::Product,
             &mut |_, _| {},
         );
@@ -277,7 +345,7 @@ mod tests {
     fn adapting_replay_scores_impostors_at_every_checkpoint() {
         let r = evaluate(
             &data(4, 12),
-            Train::Half,
+            &FixedProtocol::new(Train::Half),
             FixedDetector::ProductAdapting,
             &mut |_, _| {},
         );
@@ -293,7 +361,7 @@ mod tests {
         }
         let plain = evaluate(
             &data(4, 12),
-            Train::Half,
+            &FixedProtocol::new(Train::Half),
             FixedDetector::Product,
             &mut |_, _| {},
         );
@@ -307,7 +375,7 @@ mod tests {
         let samples = drifting(3, 60, 0.003);
         let adapting = evaluate(
             &samples,
-            Train::Count(5),
+            &FixedProtocol::new(Train::Count(5)),
             FixedDetector::ProductAdapting,
             &mut |_, _| {},
         );

@@ -6,7 +6,7 @@
 //! `--json` one JSON object as the last line of stdout.
 
 use behavior_core::eval::{mean_sd, OnlineRates, SubjectResult};
-use behavior_core::eval_fixed::{self, FixedDetector, Train};
+use behavior_core::eval_fixed::{self, FixedDetector, FixedProtocol, Train};
 use behavior_core::eval_free::{self, FreeDetector, FreeProtocol};
 use behavior_core::LabeledSample;
 use std::fs::File;
@@ -47,6 +47,11 @@ pub struct EvaluateArgs {
     /// Fixed mode: training samples per subject, a number or `half`.
     #[arg(long, default_value = "half", value_parser = parse_train)]
     pub train: TrainArg,
+    /// Fixed mode: leave out each subject's first P samples before training, to measure
+    /// users who enroll after getting used to the phrase (not part of the published
+    /// protocol; impostors stay the first samples of the others).
+    #[arg(long, default_value_t = 0, value_name = "P")]
+    pub practice: usize,
     /// Free mode: gallery (enrollment) samples per subject.
     #[arg(long, default_value_t = 10)]
     pub gallery: usize,
@@ -109,6 +114,8 @@ pub enum EvaluateError {
     },
     #[error("--{name} must be at least 1")]
     Zero { name: &'static str },
+    #[error("--practice applies to --mode fixed only")]
+    PracticeFree,
     #[error("cannot encode the result as JSON: {0}")]
     Encode(String),
 }
@@ -123,6 +130,8 @@ pub struct Summary {
     pub eer_sd: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub practice: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zero_miss_far_mean: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,7 +194,11 @@ pub fn run(args: &EvaluateArgs) -> Result<(), EvaluateError> {
                 Detector::ProductAdapting => FixedDetector::ProductAdapting,
                 Detector::Product | Detector::DigraphManhattan => FixedDetector::Product,
             };
-            eval_fixed::evaluate(&samples, args.train.0, detector, &mut report)
+            let protocol = FixedProtocol {
+                train: args.train.0,
+                practice: args.practice,
+            };
+            eval_fixed::evaluate(&samples, &protocol, detector, &mut report)
         }
         (Mode::Free, d) => {
             let detector = if d == Detector::DigraphManhattan {
@@ -240,6 +253,9 @@ fn check_args(args: &EvaluateArgs) -> Result<(), EvaluateError> {
         });
     }
     if args.mode == Mode::Free {
+        if args.practice > 0 {
+            return Err(EvaluateError::PracticeFree);
+        }
         for (name, v) in [
             ("gallery", args.gallery),
             ("length", args.length),
@@ -284,6 +300,7 @@ fn summarize(
             Train::Half => "half".to_string(),
             Train::Count(n) => n.to_string(),
         }),
+        practice: fixed.then_some(args.practice),
         zero_miss_far_mean: z.map(|z| z.mean),
         zero_miss_far_sd: z.map(|z| z.sd),
         false_reject_mean: online(|r| r.false_rejects),
@@ -303,6 +320,9 @@ fn print_table(s: &Summary) {
     println!("detector   {}", s.detector);
     if let Some(t) = &s.train {
         println!("train      {t}");
+    }
+    if let Some(p) = s.practice.filter(|&p| p > 0) {
+        println!("practice   {p} (first samples of each subject left out)");
     }
     if let (Some(g), Some(l), Some(m), Some(k)) = (s.gallery, s.length, s.impostors, s.seed) {
         println!("protocol   gallery {g}, length {l}, impostors {m}, seed {k}");

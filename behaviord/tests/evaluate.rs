@@ -227,3 +227,44 @@ fn errors_name_what_is_wrong_and_exit_non_zero() {
     let err = String::from_utf8_lossy(&too_many.stderr);
     assert!(err.contains("no subject"), "{err}");
 }
+
+#[test]
+fn practice_samples_are_left_out_and_reported() {
+    let file = fixture();
+    let file = file.to_str().unwrap();
+    let plain = figures(&evaluate(&[file, "--train", "3", "--json"]));
+    assert_eq!(plain["practice"], 0, "{plain}");
+    let practised = figures(&evaluate(&[
+        file,
+        "--train",
+        "3",
+        "--practice",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(practised["practice"], 2, "{practised}");
+    assert_eq!(practised["subjects"], 4);
+    // Other training samples, so other figures (the fixture's jitter differs per sample).
+    assert_ne!(
+        plain["eer_mean"], practised["eer_mean"],
+        "{plain} {practised}"
+    );
+
+    let table = evaluate(&[file, "--train", "3", "--practice", "2"]);
+    let stdout = String::from_utf8(table.stdout).unwrap();
+    assert!(stdout.contains("practice   2"), "{stdout}");
+
+    // Nobody has samples left to test after 10 practice typings.
+    let none = evaluate(&[file, "--train", "3", "--practice", "10"]);
+    assert!(!none.status.success());
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(err.contains("no subject"), "{err}");
+
+    let free = evaluate(&[file, "--mode", "free", "--practice", "1"]);
+    assert!(!free.status.success());
+    let err = String::from_utf8_lossy(&free.stderr);
+    assert!(
+        err.contains("--practice applies to --mode fixed only"),
+        "{err}"
+    );
+}
