@@ -92,7 +92,9 @@ try: in this shell behaviorctl talks to it (enrollment is on), for example:
        behaviorctl status
        behaviorctl users
 try: log in through the PAM module with pamtester; the first run enrolls you (type the
-     phrase each time it is shown, then set a PIN), the next ones verify you:
+     phrase each time it is shown, then set a PIN; it ends in a refusal, since enrolling
+     is not logging in and this stack has nothing after the module), the next ones verify
+     you:
        LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
          PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try \$USER authenticate
 try: once enrolled, see how each typing scores against your threshold (nothing counted):

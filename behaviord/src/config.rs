@@ -93,7 +93,7 @@ pub struct Enrollment {
     pub pin: bool,
     /// Good typings of the phrase needed to enroll.
     pub attempts: u32,
-    /// The user may skip typing enrollment and log in with the other factors.
+    /// The user may skip typing enrollment; that login is left to the rest of the PAM stack.
     pub allow_skip: bool,
     /// Days until a template must be enrolled again (0: never).
     pub template_validity_days: u32,

@@ -195,15 +195,14 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         }
 
         let mut passed = BTreeSet::new();
+        let mut enrolled = false;
         match begin.stage {
             Stage::Verify => {
                 self.verify_typing(begin)?;
                 passed.insert(Factor::Behavior);
             }
             Stage::Enroll => match self.enroll_typing(begin)? {
-                Enrolled::Done => {
-                    passed.insert(Factor::Behavior);
-                }
+                Enrolled::Done => enrolled = true,
                 Enrolled::Skipped => return Ok(self.finish_ignored()),
             },
             Stage::PinOnly | Stage::Skip => {}
@@ -214,6 +213,13 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         } else if begin.pin_verify {
             self.verify_pin(begin)?;
             passed.insert(Factor::Pin);
+        }
+        // Enrolling proves nothing about who is typing (whoever first types the account's
+        // name would own it), so a login that enrolled is left to the rest of the stack.
+        if enrolled {
+            self.log
+                .log("typing pattern enrolled in this login: the rest of the stack decides");
+            return Ok(self.finish_ignored());
         }
 
         let outcome = self.call("Finish", |d, h| d.finish(h), None)?;
@@ -235,7 +241,8 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         Ok(Code::Success)
     }
 
-    /// `Finish` for a login the policy or the user skipped: never success.
+    /// `Finish` for a login the policy or the user skipped, or that enrolled the typing:
+    /// never success.
     fn finish_ignored(&mut self) -> Code {
         if let Err(e) = self.daemon.finish(&self.handle) {
             self.log.log(&format!("Finish after a skip failed: {e}"));

@@ -439,9 +439,18 @@ fn enrollment_with_pin_set_up_over_the_real_bus() {
             step("Finish", json!([true, ["behavior", "pin"]])),
         ]),
     );
-    let (code, seen) = Login::new("", bus.address())
-        .answers(&[PHRASE, "correct horse", PHRASE, PHRASE, "4821", "4821"])
-        .run();
+    // Enrolling is not logging in: with the module `sufficient` before a password that
+    // fails (pam_deny standing in), the login fails, whatever the daemon says of factors.
+    let mut login = Login::new("", bus.address()).answers(&[
+        PHRASE,
+        "correct horse",
+        PHRASE,
+        PHRASE,
+        "4821",
+        "4821",
+    ]);
+    login.stack = "auth sufficient {module}\nauth required pam_deny.so".into();
+    let (code, seen) = login.run();
     assert_eq!(
         seen,
         vec![
@@ -461,7 +470,7 @@ fn enrollment_with_pin_set_up_over_the_real_bus() {
             info("PIN registered."),
         ]
     );
-    assert_eq!(code, PAM_SUCCESS);
+    assert_eq!(code, PAM_AUTH_ERR);
 }
 
 #[test]

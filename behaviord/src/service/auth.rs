@@ -54,9 +54,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// Every factor the journey requires passed (or was waived by an allowed skip).
+    /// Every factor the journey requires passed, or the typing was waived: by an allowed
+    /// skip, or because this login enrolled it (enrolling proves nothing about who typed,
+    /// so it is never counted as the typing factor, see `factors`).
     fn success(&self) -> bool {
-        let behavior = !self.journey.needs_behavior() || self.behavior_passed || self.skipped;
+        let waived = self.skipped || self.enrolled_now;
+        let behavior = !self.journey.needs_behavior() || self.behavior_passed || waived;
         let pin = !(self.journey.needs_pin() || self.pin_enroll) || self.pin_passed;
         self.journey == Journey::None || (behavior && pin)
     }
@@ -476,7 +479,6 @@ impl AuthObject {
         s.samples.clear();
         s.template = Some(template);
         s.enrolled_now = true;
-        s.behavior_passed = true;
         Ok(EnrollStep {
             status: EnrollStatus::Complete,
             attempt: attempts,
@@ -766,6 +768,17 @@ mod tests {
         assert!(!s.success());
         s.skipped = true;
         assert!(s.success(), "an allowed skip waives the typing");
+        assert!(!s.proven(), "but proves nothing");
+
+        let mut s = session(Journey::Behavior);
+        s.enrolled_now = true;
+        assert!(s.success(), "enrolling waives the typing");
+        assert!(s.factors().is_empty(), "but does not pass it");
+        assert!(!s.proven());
+        s.pin_enroll = true;
+        assert!(!s.success(), "the PIN set-up asked for must still happen");
+        s.pin_passed = true;
+        assert_eq!(s.factors(), vec!["pin"]);
 
         let mut s = session(Journey::Pin);
         s.behavior_passed = true;
