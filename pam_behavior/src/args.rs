@@ -159,32 +159,40 @@ pub fn parse<S: AsRef<str>>(
 }
 
 /// Takes `fail = "open"|"closed"` and `deny_remote = true|false` from the top level of the
-/// daemon's TOML policy (the lines before its first `[table]`). The daemon validates the
-/// whole file; here every other key is skipped, and a value of the wrong form is reported.
+/// daemon's TOML policy, parsed as TOML so that every spelling the daemon accepts
+/// (`'closed'`, `"fail" = ...`) means the same here. The daemon validates the whole file;
+/// here every other key is skipped, and a file that is not TOML or a value of the wrong form
+/// is reported and leaves the other layers' settings.
 fn apply_policy(parsed: &mut Parsed, text: &str, path: &str) {
-    for (number, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        if line.starts_with('[') {
-            break;
+    let table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let line = e.span().map_or(0, |span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                before.iter().filter(|&&b| b == b'\n').count() + 1
+            });
+            let why = e.message().trim().replace('\n', "; ");
+            parsed
+                .warnings
+                .push(format!("{path}:{line}: not valid TOML ({why}); ignored"));
+            return;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let origin = format!("{path}:{}", number + 1);
-        let value = value.trim();
-        match (key.trim(), value) {
-            ("fail", "\"open\"") => parsed.settings.fail = FailMode::Open,
-            ("fail", "\"closed\"") => parsed.settings.fail = FailMode::Closed,
-            ("deny_remote", "false") => parsed.settings.remote = RemoteMode::FallThrough,
-            ("deny_remote", "true") => parsed.settings.remote = RemoteMode::Deny,
-            ("fail", v) => parsed.warnings.push(format!(
-                "{origin}: fail = {v} ignored (expected \"open\" or \"closed\")"
-            )),
-            ("deny_remote", v) => parsed.warnings.push(format!(
-                "{origin}: deny_remote = {v} ignored (expected true or false)"
-            )),
-            _ => {}
-        }
+    };
+    match table.get("fail") {
+        None => {}
+        Some(toml::Value::String(v)) if v == "open" => parsed.settings.fail = FailMode::Open,
+        Some(toml::Value::String(v)) if v == "closed" => parsed.settings.fail = FailMode::Closed,
+        Some(v) => parsed.warnings.push(format!(
+            "{path}: fail = {v} ignored (expected \"open\" or \"closed\")"
+        )),
+    }
+    match table.get("deny_remote") {
+        None => {}
+        Some(toml::Value::Boolean(false)) => parsed.settings.remote = RemoteMode::FallThrough,
+        Some(toml::Value::Boolean(true)) => parsed.settings.remote = RemoteMode::Deny,
+        Some(v) => parsed.warnings.push(format!(
+            "{path}: deny_remote = {v} ignored (expected true or false)"
+        )),
     }
 }
 
@@ -287,6 +295,23 @@ mod tests {
         // `fail` inside [enrollment] is not the top-level key.
         assert_eq!(parsed.settings.fail, FailMode::Closed);
         assert_eq!(parsed.settings.remote, RemoteMode::Deny);
+        // Other TOML spellings of the same keys mean the same.
+        for other in [
+            "fail = 'closed'\ndeny_remote = true\n",
+            "\"fail\" = \"closed\"\n'deny_remote' = true\n",
+            "fail = \"\"\"closed\"\"\"\ndeny_remote=true # note\n",
+        ] {
+            let parsed = parse::<&str>(&[], |path| {
+                if path == Path::new(POLICY_FILE) {
+                    Ok(other.into())
+                } else {
+                    no_file(path)
+                }
+            });
+            assert!(parsed.warnings.is_empty(), "{other}: {:?}", parsed.warnings);
+            assert_eq!(parsed.settings.fail, FailMode::Closed, "{other}");
+            assert_eq!(parsed.settings.remote, RemoteMode::Deny, "{other}");
+        }
         // pam.d arguments win over the policy file.
         let parsed = parse(&["fail=open", "remote=fallthrough"], files);
         assert_eq!(parsed.settings.fail, FailMode::Open);
@@ -297,7 +322,7 @@ mod tests {
     fn a_named_policy_file_is_read_and_bad_values_are_reported() {
         let parsed = parse(&["policy=/srv/b.toml"], |path| {
             if path == Path::new("/srv/b.toml") {
-                Ok("fail = closed\ndeny_remote = \"yes\"\n".into())
+                Ok("fail = \"shut\"\ndeny_remote = \"yes\"\n".into())
             } else {
                 no_file(path)
             }
@@ -306,9 +331,24 @@ mod tests {
         assert_eq!(
             parsed.warnings,
             vec![
-                "/srv/b.toml:1: fail = closed ignored (expected \"open\" or \"closed\")",
-                "/srv/b.toml:2: deny_remote = \"yes\" ignored (expected true or false)",
+                "/srv/b.toml: fail = \"shut\" ignored (expected \"open\" or \"closed\")",
+                "/srv/b.toml: deny_remote = \"yes\" ignored (expected true or false)",
             ]
+        );
+        // Not TOML at all (the daemon refuses such a file too): reported, nothing taken.
+        let parsed = parse(&["policy=/srv/b.toml"], |path| {
+            if path == Path::new("/srv/b.toml") {
+                Ok("fail = closed\n".into())
+            } else {
+                no_file(path)
+            }
+        });
+        assert_eq!(parsed.settings, Settings::default());
+        assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+        assert!(
+            parsed.warnings[0].starts_with("/srv/b.toml:1: not valid TOML ("),
+            "{:?}",
+            parsed.warnings
         );
         // A named policy file that is missing is reported, the default one is not.
         let parsed = parse(&["policy=/nope.toml"], no_file_anywhere);
