@@ -476,6 +476,15 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// True when there was one.
+    pub fn delete_profile(&self, user: &str) -> Result<bool> {
+        let n = self
+            .0
+            .execute("DELETE FROM profiles WHERE user = ?1", [user])
+            .map_err(sql("removing a profile"))?;
+        Ok(n > 0)
+    }
+
     pub fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
         self.0
             .execute(
@@ -530,14 +539,16 @@ impl Tx<'_> {
         Ok(None)
     }
 
-    pub fn reset_failures(&self, user: &str) -> Result<()> {
-        self.0
+    /// True when the user had a failure record (cleared now or already clear).
+    pub fn reset_failures(&self, user: &str) -> Result<bool> {
+        let n = self
+            .0
             .execute(
                 "UPDATE lockouts SET failures = 0, locked_until = 0 WHERE user = ?1",
                 [user],
             )
             .map_err(sql("resetting failures"))?;
-        Ok(())
+        Ok(n > 0)
     }
 
     pub fn insert_event(
@@ -625,6 +636,9 @@ mod tests {
         s.change(|tx| tx.put_profile("ann", "{\"w\":1}", 2))
             .unwrap();
         assert_eq!(s.profile("ann").unwrap().as_deref(), Some("{\"w\":1}"));
+        assert!(s.change(|tx| tx.delete_profile("ann")).unwrap());
+        assert_eq!(s.profile("ann").unwrap(), None);
+        assert!(!s.change(|tx| tx.delete_profile("ann")).unwrap());
     }
 
     #[test]
@@ -658,8 +672,12 @@ mod tests {
             Some(1200)
         );
         assert_eq!(s.lockout("ann").unwrap(), (0, 1200));
-        s.change(|tx| tx.reset_failures("ann")).unwrap();
+        assert!(s.change(|tx| tx.reset_failures("ann")).unwrap());
         assert_eq!(s.lockout("ann").unwrap(), (0, 0));
+        assert!(
+            !s.change(|tx| tx.reset_failures("bob")).unwrap(),
+            "no record"
+        );
     }
 
     #[test]

@@ -138,7 +138,16 @@ fn admin_and_self_service_through_behaviorctl() {
 
     ok(d.ctl(&["remove-pin", USER]));
     fails(d.ctl(&["remove-pin", USER]), "has no PIN");
+    // The session monitor's profile of the user goes with the pattern.
+    rusqlite::Connection::open(d.db_path())
+        .unwrap()
+        .execute(
+            "INSERT INTO profiles (user, profile, updated_at) VALUES (?1, '{}', 1)",
+            [USER],
+        )
+        .unwrap();
     ok(d.ctl(&["remove-pattern", USER]));
+    assert_eq!(d.db_count("SELECT COUNT(*) FROM profiles"), 0);
     fails(d.ctl(&["remove-pattern", USER]), "has no typing pattern");
     ok(d.ctl(&["unset", "enrollment.behavior"]));
     ok(d.ctl(&["unset", "enrollment.pin"]));

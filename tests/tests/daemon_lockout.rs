@@ -94,6 +94,11 @@ fn wrong_pins_lock_out_until_expiry() {
         auth.verify_pin(&b.handle, "123456").unwrap().status,
         VerifyStatus::Accepted
     );
+    // A mistyped name is not a lockout that was ended.
+    let typo = d.ctl(&["reset-lockout", "nosuchuser9"]);
+    assert!(!typo.status.success());
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("no user \"nosuchuser9\""), "{err}");
 }
 
 /// A typing that passes must not forgive wrong PINs: failures are cleared, and the template

@@ -174,12 +174,15 @@ impl AdminObject {
         let _g = st.enter()?;
         st.require_root(&hdr).await?;
         check_user_name(user)?;
+        // The session monitor's profile of the user's ordinary typing goes with the
+        // pattern: whoever enrolls next starts a fresh learning period, not on stale timings.
         let removed = st.commit(|tx, audit| {
             let removed = tx.delete_template(user)?;
+            let profile = tx.delete_profile(user)?;
             if removed {
                 audit.log(tx, Event::BehaviorUnenrolled, user, "success", SOURCE, "")?;
             }
-            Ok(removed)
+            Ok(removed || profile)
         })?;
         if !removed {
             return Err(Error::NotEnrolled(format!("{user} has no typing pattern")));
@@ -246,7 +249,13 @@ impl AdminObject {
         let _g = st.enter()?;
         st.require_root(&hdr).await?;
         check_user_name(user)?;
-        st.commit(|tx, _| tx.reset_failures(user))
+        let had_record = st.commit(|tx, _| tx.reset_failures(user))?;
+        if !had_record {
+            // Nothing to clear is fine for a real account, but a mistyped name must not
+            // look like a lockout that was ended.
+            account(user)?;
+        }
+        Ok(())
     }
 
     async fn events(
