@@ -74,9 +74,7 @@ fn root_owner(connection: &zbus::blocking::Connection) -> Result<OwnedUniqueName
 /// process that gained privileges through exec (`AT_SECURE`: setuid `su`, `sudo`, ...),
 /// where the calling user sets it and could point the module at a bus with a fake daemon.
 pub fn system_bus_address() -> String {
-    // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
-    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
-    if !secure {
+    if !secure_exec() {
         if let Some(address) = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS") {
             if let Some(address) = address.to_str().filter(|a| !a.is_empty()) {
                 return address.to_string();
@@ -84,6 +82,13 @@ pub fn system_bus_address() -> String {
         }
     }
     SYSTEM_BUS.to_string()
+}
+
+/// This process gained privileges through exec (`AT_SECURE`): its environment was set by
+/// a less privileged user.
+pub fn secure_exec() -> bool {
+    // SAFETY: getauxval has no preconditions; it returns 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
 /// Connects to the bus at `address`, giving up after `timeout` (a stopped or overloaded

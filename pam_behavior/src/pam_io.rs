@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::args;
 use crate::dbus::DbusDaemon;
 use crate::flow::{self, Code, ConvError, Conversation, Log, Login};
+use crate::remote;
 
 #[link(name = "pam")]
 unsafe extern "C" {
@@ -82,7 +83,10 @@ where
 }
 
 /// `XDG_SEAT` from the PAM environment or, failing that, the process (a terminal window
-/// inside a local graphical session has it; an ssh login has not).
+/// inside a local graphical session has it; an ssh login has not). In a process that gained
+/// privileges through exec (setuid `su`, `sudo`) the process environment is the invoking
+/// user's to set, so there the claim counts only if logind's record of the session named by
+/// `XDG_SESSION_ID` is that user's and on a seat.
 fn local_seat(pamh: &mut PamHandle) -> bool {
     let name = c"XDG_SEAT";
     // SAFETY: pamh is the live handle libpam passed in; the name is NUL-terminated; the
@@ -93,7 +97,20 @@ fn local_seat(pamh: &mut PamHandle) -> bool {
         let value = unsafe { CStr::from_ptr(value) };
         return !value.is_empty();
     }
-    std::env::var_os("XDG_SEAT").is_some_and(|v| !v.is_empty())
+    let claimed = std::env::var_os("XDG_SEAT").is_some_and(|v| !v.is_empty());
+    if !claimed || !crate::dbus::secure_exec() {
+        return claimed;
+    }
+    let Some(id) = std::env::var("XDG_SESSION_ID")
+        .ok()
+        .filter(|id| remote::is_session_id(id))
+    else {
+        return false;
+    };
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    std::fs::read_to_string(format!("/run/systemd/sessions/{id}"))
+        .is_ok_and(|record| remote::logind_session_is_local(&record, uid))
 }
 
 struct PamConversation<'a> {

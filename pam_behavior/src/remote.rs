@@ -19,9 +19,62 @@ pub fn is_remote(rhost: &str, tty: &str, local_seat: bool) -> bool {
     pseudo_terminal && !local_seat
 }
 
+/// Whether logind's record of a session (`/run/systemd/sessions/ID`, `KEY=VALUE` lines)
+/// shows a session of user `uid` on a local seat. Used where the environment cannot be
+/// trusted (a setuid `su` or `sudo`, whose environment is the invoking user's): an ssh user
+/// could otherwise claim `XDG_SEAT` and pass their pseudo-terminal off as local.
+pub fn logind_session_is_local(record: &str, uid: u32) -> bool {
+    let value = |key: &str| {
+        record.lines().find_map(|line| {
+            line.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::trim)
+        })
+    };
+    let owner = value("UID").and_then(|v| v.parse::<u32>().ok());
+    owner == Some(uid)
+        && value("SEAT").is_some_and(|s| !s.is_empty())
+        && value("REMOTE") != Some("1")
+}
+
+/// A logind session id as it may appear in a path: letters and digits only.
+pub fn is_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_remote;
+    use super::{is_remote, is_session_id, logind_session_is_local};
+
+    const SEATED: &str = "# This is private data. Do not parse.\nUID=1000\nUSER=ann\nACTIVE=1\n\
+                          STATE=active\nREMOTE=0\nTYPE=wayland\nCLASS=user\nSEAT=seat0\nVTNR=2\n";
+
+    #[test]
+    fn a_logind_session_is_local_only_on_a_seat_of_the_same_user() {
+        assert!(logind_session_is_local(SEATED, 1000));
+        assert!(
+            !logind_session_is_local(SEATED, 1001),
+            "someone else's session"
+        );
+        let ssh = "UID=1000\nREMOTE=1\nREMOTE_HOST=192.0.2.7\nTYPE=tty\nCLASS=user\n";
+        assert!(!logind_session_is_local(ssh, 1000));
+        let remote_on_seat = SEATED.replace("REMOTE=0", "REMOTE=1");
+        assert!(!logind_session_is_local(&remote_on_seat, 1000));
+        let no_seat = SEATED.replace("SEAT=seat0", "SEAT=");
+        assert!(!logind_session_is_local(&no_seat, 1000));
+        // A key is matched whole: SEAT is not taken from another key that starts with it.
+        let tricky = "UID=1000\nSEATX=seat0\nREMOTE=0\n";
+        assert!(!logind_session_is_local(tricky, 1000));
+        assert!(!logind_session_is_local("", 1000));
+    }
+
+    #[test]
+    fn session_ids_cannot_leave_the_sessions_directory() {
+        assert!(is_session_id("3") && is_session_id("c2"));
+        for bad in ["", "..", "../users/1000", "3/../4", "a b", "3\n"] {
+            assert!(!is_session_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_remote_host_is_remote() {
