@@ -378,6 +378,7 @@ impl AuthObject {
         st.insert_session(
             handle,
             &caller,
+            uid,
             Duration::from_secs(u64::from(config.handle_timeout_secs)),
             session,
         )?;

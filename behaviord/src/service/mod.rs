@@ -27,13 +27,49 @@ use crate::store::{EventRow, Store, StoreError, Tx};
 
 pub use auth::Session;
 
-/// Most authentications in progress at once, and per caller.
+/// Most authentications in progress at once, and per caller (bus connection).
 const MAX_SESSIONS: usize = 256;
 const MAX_SESSIONS_PER_CALLER: usize = 16;
+/// Most in progress for one non-root uid, over all its connections (a user's own screen
+/// locker needs one or two), and room only root's callers (login, gdm, sudo) may use, so
+/// that users opening many connections cannot keep everyone else from logging in.
+const MAX_SESSIONS_PER_USER: usize = 16;
+const ROOT_RESERVE: usize = 64;
 /// Most `User1` trials open at once (one per caller).
 const MAX_TRIALS: usize = 32;
 /// Bound of the caller uid cache (cleared when full).
 const MAX_CACHED_UIDS: usize = 4096;
+
+/// Whether a new authentication of caller `owner` (uid `uid`) fits beside those in
+/// progress, given as (owner, uid).
+fn admit<'a>(
+    in_progress: impl Iterator<Item = (&'a str, u32)>,
+    owner: &str,
+    uid: u32,
+) -> Result<(), Error> {
+    let (mut all, mut not_root, mut caller, mut user) = (0, 0, 0, 0);
+    for (o, u) in in_progress {
+        all += 1;
+        not_root += usize::from(u != 0);
+        caller += usize::from(o == owner);
+        user += usize::from(u == uid);
+    }
+    let busy = |what: &str| {
+        Err(Error::Unavailable(format!(
+            "{what} too many authentications in progress"
+        )))
+    };
+    if all >= MAX_SESSIONS || (uid != 0 && not_root >= MAX_SESSIONS - ROOT_RESERVE) {
+        return busy("there are");
+    }
+    if caller >= MAX_SESSIONS_PER_CALLER {
+        return busy("this caller has");
+    }
+    if uid != 0 && user >= MAX_SESSIONS_PER_USER {
+        return busy(&format!("uid {uid} has"));
+    }
+    Ok(())
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -45,6 +81,8 @@ pub fn now_ms() -> i64 {
 pub(crate) struct Entry {
     /// The unique bus name of the caller that began it.
     owner: String,
+    /// The caller's uid.
+    uid: u32,
     deadline: Instant,
     session: Arc<tokio::sync::Mutex<Session>>,
 }
@@ -319,6 +357,7 @@ impl State {
         &self,
         handle: String,
         owner: &str,
+        uid: u32,
         timeout: Duration,
         session: Session,
     ) -> Result<(), Error> {
@@ -331,20 +370,12 @@ impl State {
             }
             live
         });
-        if map.len() >= MAX_SESSIONS {
-            return Err(Error::Unavailable(
-                "too many authentications in progress".into(),
-            ));
-        }
-        if map.values().filter(|e| e.owner == owner).count() >= MAX_SESSIONS_PER_CALLER {
-            return Err(Error::Unavailable(
-                "this caller has too many authentications in progress".into(),
-            ));
-        }
+        admit(map.values().map(|e| (e.owner.as_str(), e.uid)), owner, uid)?;
         map.insert(
             handle,
             Entry {
                 owner: owner.to_string(),
+                uid,
                 deadline: now + timeout,
                 session: Arc::new(tokio::sync::Mutex::new(session)),
             },
@@ -566,5 +597,61 @@ pub(crate) fn remaining(until_ms: i64, now: i64) -> String {
         format!("{} minutes", (secs + 59) / 60)
     } else {
         format!("{secs} seconds")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(n: usize, owner: &str, uid: u32) -> Vec<(String, u32)> {
+        vec![(owner.to_string(), uid); n]
+    }
+
+    fn try_admit(table: &[(String, u32)], owner: &str, uid: u32) -> Result<(), Error> {
+        admit(table.iter().map(|(o, u)| (o.as_str(), *u)), owner, uid)
+    }
+
+    #[test]
+    fn one_user_cannot_fill_the_table_over_many_connections() {
+        // 16 on each of two connections of uid 1000: the uid's own limit.
+        let mut table = entries(MAX_SESSIONS_PER_USER / 2, ":1.5", 1000);
+        table.extend(entries(MAX_SESSIONS_PER_USER / 2, ":1.6", 1000));
+        let err = try_admit(&table, ":1.7", 1000).unwrap_err();
+        assert!(err.to_string().contains("uid 1000 has too many"), "{err}");
+        assert!(try_admit(&table, ":1.8", 1001).is_ok(), "another user");
+        assert!(try_admit(&table, ":1.9", 0).is_ok(), "root");
+    }
+
+    #[test]
+    fn root_keeps_room_when_users_fill_theirs() {
+        let mut table = Vec::new();
+        for k in 0..(MAX_SESSIONS - ROOT_RESERVE) / MAX_SESSIONS_PER_USER {
+            table.extend(entries(
+                MAX_SESSIONS_PER_USER,
+                &format!(":1.{k}"),
+                2000 + k as u32,
+            ));
+        }
+        assert_eq!(table.len(), MAX_SESSIONS - ROOT_RESERVE);
+        let err = try_admit(&table, ":2.1", 5000).unwrap_err();
+        assert!(err.to_string().contains("there are too many"), "{err}");
+        // Root's callers still get in, up to the whole table.
+        for k in 0..ROOT_RESERVE {
+            try_admit(&table, &format!(":3.{k}"), 0).unwrap();
+            table.push((format!(":3.{k}"), 0));
+        }
+        assert!(try_admit(&table, ":4.1", 0).is_err(), "the table is full");
+    }
+
+    #[test]
+    fn one_connection_has_a_limit_even_for_root() {
+        let table = entries(MAX_SESSIONS_PER_CALLER, ":1.1", 0);
+        let err = try_admit(&table, ":1.1", 0).unwrap_err();
+        assert!(
+            err.to_string().contains("this caller has too many"),
+            "{err}"
+        );
+        assert!(try_admit(&table, ":1.2", 0).is_ok());
     }
 }
