@@ -614,7 +614,7 @@ mod tests {
 
     #[test]
     fn one_user_cannot_fill_the_table_over_many_connections() {
-        // 16 on each of two connections of uid 1000: the uid's own limit.
+        // 8 on each of two connections of uid 1000 reach the limit of that uid.
         let mut table = entries(MAX_SESSIONS_PER_USER / 2, ":1.5", 1000);
         table.extend(entries(MAX_SESSIONS_PER_USER / 2, ":1.6", 1000));
         let err = try_admit(&table, ":1.7", 1000).unwrap_err();
