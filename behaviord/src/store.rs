@@ -438,11 +438,11 @@ impl Tx<'_> {
 
     /// True when there was one.
     pub fn delete_template(&self, user: &str) -> Result<bool> {
-        let n = self
-            .0
-            .execute("DELETE FROM templates WHERE user = ?1", [user])
-            .map_err(sql("removing a template"))?;
-        Ok(n > 0)
+        self.touch(
+            "DELETE FROM templates WHERE user = ?1",
+            user,
+            "removing a template",
+        )
     }
 
     pub fn put_pin(&self, user: &str, uid: u32, phc: &str, now: i64) -> Result<()> {
@@ -458,11 +458,7 @@ impl Tx<'_> {
     }
 
     pub fn delete_pin(&self, user: &str) -> Result<bool> {
-        let n = self
-            .0
-            .execute("DELETE FROM pins WHERE user = ?1", [user])
-            .map_err(sql("removing a PIN"))?;
-        Ok(n > 0)
+        self.touch("DELETE FROM pins WHERE user = ?1", user, "removing a PIN")
     }
 
     pub fn put_profile(&self, user: &str, json: &str, now: i64) -> Result<()> {
@@ -478,11 +474,11 @@ impl Tx<'_> {
 
     /// True when there was one.
     pub fn delete_profile(&self, user: &str) -> Result<bool> {
-        let n = self
-            .0
-            .execute("DELETE FROM profiles WHERE user = ?1", [user])
-            .map_err(sql("removing a profile"))?;
-        Ok(n > 0)
+        self.touch(
+            "DELETE FROM profiles WHERE user = ?1",
+            user,
+            "removing a profile",
+        )
     }
 
     pub fn set_setting(&self, key: &str, value: &str, now: i64) -> Result<()> {
@@ -497,11 +493,11 @@ impl Tx<'_> {
     }
 
     pub fn unset_setting(&self, key: &str) -> Result<bool> {
-        let n = self
-            .0
-            .execute("DELETE FROM settings WHERE key = ?1", [key])
-            .map_err(sql("removing a setting"))?;
-        Ok(n > 0)
+        self.touch(
+            "DELETE FROM settings WHERE key = ?1",
+            key,
+            "removing a setting",
+        )
     }
 
     /// Counts one failure; when `threshold` (> 0) consecutive failures are reached the user is
@@ -541,13 +537,16 @@ impl Tx<'_> {
 
     /// True when the user had a failure record (cleared now or already clear).
     pub fn reset_failures(&self, user: &str) -> Result<bool> {
-        let n = self
-            .0
-            .execute(
-                "UPDATE lockouts SET failures = 0, locked_until = 0 WHERE user = ?1",
-                [user],
-            )
-            .map_err(sql("resetting failures"))?;
+        self.touch(
+            "UPDATE lockouts SET failures = 0, locked_until = 0 WHERE user = ?1",
+            user,
+            "resetting failures",
+        )
+    }
+
+    /// Runs a statement on the rows of one key; true when it changed any.
+    fn touch(&self, statement: &str, key: &str, context: &'static str) -> Result<bool> {
+        let n = self.0.execute(statement, [key]).map_err(sql(context))?;
         Ok(n > 0)
     }
 

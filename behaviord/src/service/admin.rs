@@ -176,15 +176,15 @@ impl AdminObject {
         check_user_name(user)?;
         // The session monitor's profile of the user's ordinary typing goes with the
         // pattern: whoever enrolls next starts a fresh learning period, not on stale timings.
-        let removed = st.commit(|tx, audit| {
-            let removed = tx.delete_template(user)?;
+        let removed_any = st.commit(|tx, audit| {
+            let pattern = tx.delete_template(user)?;
             let profile = tx.delete_profile(user)?;
-            if removed {
+            if pattern {
                 audit.log(tx, Event::BehaviorUnenrolled, user, "success", SOURCE, "")?;
             }
-            Ok(removed || profile)
+            Ok(pattern || profile)
         })?;
-        if !removed {
+        if !removed_any {
             return Err(Error::NotEnrolled(format!("{user} has no typing pattern")));
         }
         Ok(())
