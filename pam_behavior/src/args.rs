@@ -283,14 +283,7 @@ mod tests {
     fn the_daemon_policy_sets_fail_and_remote_and_the_module_files_override_it() {
         let policy = "# behaviord.toml\nphrase = \"x#y\"\nfail = \"closed\" # clean room\n\
                       deny_remote = true\n[enrollment]\nfail = \"open\"\n";
-        let files = |path: &Path| -> std::io::Result<String> {
-            if path == Path::new(POLICY_FILE) {
-                Ok(policy.into())
-            } else {
-                no_file(path)
-            }
-        };
-        let parsed = parse::<&str>(&[], files);
+        let parsed = parse::<&str>(&[], only_file(POLICY_FILE, policy));
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
         // `fail` inside [enrollment] is not the top-level key.
         assert_eq!(parsed.settings.fail, FailMode::Closed);
@@ -301,32 +294,27 @@ mod tests {
             "\"fail\" = \"closed\"\n'deny_remote' = true\n",
             "fail = \"\"\"closed\"\"\"\ndeny_remote=true # note\n",
         ] {
-            let parsed = parse::<&str>(&[], |path| {
-                if path == Path::new(POLICY_FILE) {
-                    Ok(other.into())
-                } else {
-                    no_file(path)
-                }
-            });
+            let parsed = parse::<&str>(&[], only_file(POLICY_FILE, other));
             assert!(parsed.warnings.is_empty(), "{other}: {:?}", parsed.warnings);
             assert_eq!(parsed.settings.fail, FailMode::Closed, "{other}");
             assert_eq!(parsed.settings.remote, RemoteMode::Deny, "{other}");
         }
         // pam.d arguments win over the policy file.
-        let parsed = parse(&["fail=open", "remote=fallthrough"], files);
+        let parsed = parse(
+            &["fail=open", "remote=fallthrough"],
+            only_file(POLICY_FILE, policy),
+        );
         assert_eq!(parsed.settings.fail, FailMode::Open);
         assert_eq!(parsed.settings.remote, RemoteMode::FallThrough);
     }
 
     #[test]
     fn a_named_policy_file_is_read_and_bad_values_are_reported() {
-        let parsed = parse(&["policy=/srv/b.toml"], |path| {
-            if path == Path::new("/srv/b.toml") {
-                Ok("fail = \"shut\"\ndeny_remote = \"yes\"\n".into())
-            } else {
-                no_file(path)
-            }
-        });
+        let bad_values = "fail = \"shut\"\ndeny_remote = \"yes\"\n";
+        let parsed = parse(
+            &["policy=/srv/b.toml"],
+            only_file("/srv/b.toml", bad_values),
+        );
         assert_eq!(parsed.settings, Settings::default());
         assert_eq!(
             parsed.warnings,
@@ -336,13 +324,10 @@ mod tests {
             ]
         );
         // Not TOML at all (the daemon refuses such a file too): reported, nothing taken.
-        let parsed = parse(&["policy=/srv/b.toml"], |path| {
-            if path == Path::new("/srv/b.toml") {
-                Ok("fail = closed\n".into())
-            } else {
-                no_file(path)
-            }
-        });
+        let parsed = parse(
+            &["policy=/srv/b.toml"],
+            only_file("/srv/b.toml", "fail = closed\n"),
+        );
         assert_eq!(parsed.settings, Settings::default());
         assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
         assert!(
@@ -356,6 +341,17 @@ mod tests {
             parsed.warnings,
             vec!["policy=/nope.toml: cannot be read (absent); ignored"]
         );
+    }
+
+    /// Only the file at `at` exists, holding `text`.
+    fn only_file<'a>(at: &'a str, text: &'a str) -> impl Fn(&Path) -> std::io::Result<String> + 'a {
+        move |path| {
+            if path == Path::new(at) {
+                Ok(text.into())
+            } else {
+                no_file(path)
+            }
+        }
     }
 
     fn no_file_anywhere(_: &Path) -> std::io::Result<String> {
