@@ -3,7 +3,9 @@
 //!
 //! WAL with `synchronous=NORMAL`; numbered migrations tracked in `PRAGMA user_version`; every
 //! change is one transaction ([`Store::change`]) that rolls back unless it completes, so a
-//! crash leaves the old or the new state. Times are milliseconds since the Unix epoch, passed
+//! crash leaves the old or the new state. Reads use a second, read-only connection (WAL lets
+//! it read the last commit while a write is in progress), so a login's reads never wait
+//! behind a transaction. Times are milliseconds since the Unix epoch, passed
 //! in by the caller. The store keeps no key codes or typed text: templates are the matcher's
 //! JSON of the enrollment phrase's timings, PINs argon2id PHC strings.
 
@@ -12,7 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "behaviord.db";
@@ -119,6 +121,7 @@ pub struct UserRow {
 
 pub struct Store {
     conn: Mutex<Option<Connection>>,
+    reader: Mutex<Option<Connection>>,
     path: PathBuf,
 }
 
@@ -156,8 +159,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(e.to_string()))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_err(format!("cannot open for reading: {e}")))?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(Some(conn)),
+            reader: Mutex::new(Some(reader)),
             path,
         })
     }
@@ -167,10 +179,17 @@ impl Store {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Option<Connection>>> {
-        let guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Self::lock_open(&self.conn, &self.path)
+    }
+
+    fn lock_open<'a>(
+        conn: &'a Mutex<Option<Connection>>,
+        path: &Path,
+    ) -> Result<MutexGuard<'a, Option<Connection>>> {
+        let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             return Err(StoreError::Open {
-                path: self.path.clone(),
+                path: path.to_path_buf(),
                 reason: "the database is closed (the daemon is stopping)".into(),
             });
         }
@@ -193,7 +212,7 @@ impl Store {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let guard = self.lock()?;
+        let guard = Self::lock_open(&self.reader, &self.path)?;
         match guard.as_ref() {
             Some(conn) => f(conn),
             None => Err(StoreError::Open {
@@ -205,6 +224,7 @@ impl Store {
 
     /// Checkpoints the WAL and closes the file; later calls fail with a clear error.
     pub fn close(&self) -> Result<()> {
+        drop(self.reader.lock().unwrap_or_else(|p| p.into_inner()).take());
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(conn) = guard.take() {
             let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod ratelimit;
 pub mod test_input;
 pub mod user;
 
@@ -37,6 +38,9 @@ const MAX_SESSIONS_PER_USER: usize = 16;
 const ROOT_RESERVE: usize = 64;
 /// Most `User1` trials open at once (one per caller).
 const MAX_TRIALS: usize = 32;
+/// Most refusals over the rate held back at once, and for how long each at most.
+const MAX_HELD_REFUSALS: usize = 1024;
+const MAX_REFUSAL_HOLD: Duration = Duration::from_secs(1);
 /// Bound of the caller uid cache (cleared when full).
 const MAX_CACHED_UIDS: usize = 4096;
 
@@ -101,6 +105,10 @@ pub struct State {
     uids: Mutex<HashMap<String, u32>>,
     /// `User1` trials: handle -> (owner, deadline, user).
     trials: Mutex<HashMap<String, (String, Instant, String)>>,
+    /// Calls of non-root uids (taken once the caller's uid is known, before any other work).
+    limiter: Mutex<ratelimit::RateLimiter>,
+    /// Refusals waiting to be answered.
+    held_refusals: AtomicUsize,
     pub rt: tokio::runtime::Handle,
     conn: OnceLock<zbus::Connection>,
     inflight: AtomicUsize,
@@ -142,6 +150,8 @@ impl State {
             sessions: Mutex::new(HashMap::new()),
             trials: Mutex::new(HashMap::new()),
             uids: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(ratelimit::RateLimiter::new(ratelimit::DEFAULT)),
+            held_refusals: AtomicUsize::new(0),
             rt,
             conn: OnceLock::new(),
             inflight: AtomicUsize::new(0),
@@ -238,8 +248,38 @@ impl State {
         true
     }
 
-    /// The caller's unique name and uid, from the message header and the bus.
+    /// The caller's unique name and uid, from the message header and the bus (asked once
+    /// per connection). Every method asks this first, so this is where a non-root uid's
+    /// calls are counted: one over its rate is refused here, before any other work.
     pub(crate) async fn caller(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
+        let (name, uid) = self.caller_uid(hdr).await?;
+        let taken = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(uid, Instant::now());
+        if let Err(wait) = taken {
+            // The refusal is answered when the caller may call again: one that waits for its
+            // replies (most do) then calls at its allowed rate, instead of keeping the
+            // daemon's queue full of refusals ahead of root's calls. Held replies are
+            // bounded; past that they are answered at once.
+            if self.held_refusals.fetch_add(1, Ordering::SeqCst) < MAX_HELD_REFUSALS {
+                let hold = wait.min(MAX_REFUSAL_HOLD);
+                let _ = self
+                    .rt
+                    .spawn(async move { tokio::time::sleep(hold).await })
+                    .await;
+            }
+            self.held_refusals.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Unavailable(format!(
+                "uid {uid} calls behaviord too often; try again in {} ms",
+                wait.as_millis().max(1)
+            )));
+        }
+        Ok((name, uid))
+    }
+
+    async fn caller_uid(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
         let sender = hdr
             .sender()
             .ok_or_else(|| Error::AccessDenied("the call has no sender".into()))?;

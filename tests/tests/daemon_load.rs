@@ -1,0 +1,187 @@
+//! Figures for the report, not assertions: root's login latency (`Auth1.Begin` to `Finish` of
+//! a `behavior` journey, the typing injected through `Test1`, all timed) on the real daemon,
+//! alone; under a flood from 8 unprivileged uids (`setpriv --reuid=N bus_flood`, each
+//! hammering `User1.Status` and `Auth1.Begin` from 4 threads); and with a syslog socket that
+//! is bound but never read (its queue filled first). Each call has a 10 s deadline; a login
+//! that errs or does not succeed is counted as fallen through.
+//!
+//! cargo build --workspace && cargo test -p behavior_tests --test daemon_load -- --ignored --nocapture
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use behavior_ipc::auth::{AuthProxyBlocking, VerifyStatus};
+use behavior_tests::{built, fixture_subject, Daemon, PrivateBus, Typing, FIXTURE_PHRASE};
+
+const USER: &str = "nobody";
+const FLOODERS: u32 = 8;
+const FLOOD_SECS: u64 = 25;
+
+fn config() -> String {
+    format!(
+        "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n[enrollment]\nbehavior = true\nattempts = 5\n[lockout]\nfailures = 0\n"
+    )
+}
+
+/// One root login; Err says what went wrong.
+fn login(d: &Daemon, conn: &zbus::blocking::Connection, typing: &Typing) -> Result<(), String> {
+    let auth = AuthProxyBlocking::new(conn).map_err(|e| e.to_string())?;
+    let b = auth
+        .begin(USER, "login", "tty1", "")
+        .map_err(|e| format!("Begin: {e}"))?;
+    auth.open_capture(&b.handle)
+        .map_err(|e| format!("OpenCapture: {e}"))?;
+    d.inject(conn, typing);
+    let step = auth
+        .submit_verification(&b.handle, &typing.text)
+        .map_err(|e| format!("SubmitVerification: {e}"))?;
+    if step.status != VerifyStatus::Accepted {
+        return Err(format!("typing {:?}: {}", step.status, step.message));
+    }
+    let out = auth.finish(&b.handle).map_err(|e| format!("Finish: {e}"))?;
+    if !out.success {
+        return Err("Finish: no success".into());
+    }
+    Ok(())
+}
+
+/// Logins until `rounds` are done or `until`; prints p50/p99/max and the failures.
+fn measure(label: &str, d: &Daemon, rounds: usize, until: Instant, stop_at_first_failure: bool) {
+    let conn = zbus::blocking::connection::Builder::address(d.bus_address())
+        .unwrap()
+        .method_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let genuine = fixture_subject("subject2");
+    let mut times = Vec::new();
+    let mut failed = Vec::new();
+    while times.len() + failed.len() < rounds && Instant::now() < until {
+        let started = Instant::now();
+        match login(d, &conn, &genuine[14]) {
+            Ok(()) => times.push(started.elapsed()),
+            Err(e) => {
+                failed.push(format!(
+                    "{e} (after {:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ));
+                if stop_at_first_failure {
+                    break;
+                }
+            }
+        }
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: usize| times.get((times.len() * q / 100).min(times.len().saturating_sub(1)));
+    match (at(50), at(99), times.last()) {
+        (Some(p50), Some(p99), Some(max)) => println!(
+            "LOAD {label}: {} logins, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; fell through: {}",
+            times.len(),
+            ms(*p50),
+            ms(*p99),
+            ms(*max),
+            failed.len()
+        ),
+        _ => println!(
+            "LOAD {label}: no login succeeded; fell through: {}",
+            failed.len()
+        ),
+    }
+    for f in failed.iter().take(3) {
+        println!("LOAD {label}: failure: {f}");
+    }
+}
+
+/// Reads the daemon's syslog sink until `stop` (a reader that keeps up).
+fn drain_until(d: &Daemon, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        d.syslog.drain();
+    }
+}
+
+/// Threads per flooder: `$BEHAVIOR_FLOOD_THREADS`, default 4.
+fn threads() -> String {
+    std::env::var("BEHAVIOR_FLOOD_THREADS").unwrap_or_else(|_| "4".into())
+}
+
+fn flooder(bus: &str, uid: u32) -> Child {
+    Command::new("setpriv")
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".into(),
+        ])
+        .arg(built("bus_flood"))
+        .args([FLOOD_SECS.to_string(), threads()])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a flooder's report (killed after a deadline, so the test always ends).
+fn flooder_report(mut child: Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(FLOOD_SECS + 30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return "flooder killed at its deadline".into();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn root_logins_alone_under_a_flood_and_with_syslog_stuck() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    assert!(
+        d.enroll(USER, &fixture_subject("subject2")[..5], None)
+            .success
+    );
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| drain_until(&d, &stop));
+        measure(
+            "alone",
+            &d,
+            200,
+            Instant::now() + Duration::from_secs(60),
+            false,
+        );
+
+        let flooders: Vec<Child> = (1..=FLOODERS).map(|u| flooder(bus.address(), u)).collect();
+        std::thread::sleep(Duration::from_secs(2));
+        let until = Instant::now() + Duration::from_secs(FLOOD_SECS - 4);
+        measure("flood of 8 uids", &d, 200, until, false);
+        for child in flooders {
+            println!("LOAD {}", flooder_report(child));
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+
+    // Nobody reads the syslog socket any more: fill its queue, then log in.
+    let filler = UnixDatagram::unbound().unwrap();
+    filler.set_nonblocking(true).unwrap();
+    let mut queued = 0;
+    while filler.send_to(b"<86>filler", d.syslog.path()).is_ok() {
+        queued += 1;
+    }
+    println!("LOAD syslog socket full after {queued} datagrams");
+    measure(
+        "syslog stuck",
+        &d,
+        50,
+        Instant::now() + Duration::from_secs(40),
+        true,
+    );
+    d.syslog.drain();
+}
