@@ -7,8 +7,39 @@ use behavior_ipc::admin::{MonitoredSession, Setting};
 use behavior_ipc::Error;
 use serde::Serialize;
 
-/// A plain text table: a header row, then rows, columns padded to their widest cell.
+/// `text` safe to print on a terminal: every control character but the line feed, and the
+/// invisible characters that reorder or hide text (bidirectional overrides, zero-width
+/// marks), becomes a JSON-style `\uXXXX` escape. Everything `behaviorctl` prints goes
+/// through here, tables and JSON alike (in JSON text the escape means the same character,
+/// so the output stays valid and equal): a value stored with `ESC [2J` prints as
+/// `\u001b[2J`, never as a terminal command.
+pub fn terminal_safe(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A plain text table: a header row, then rows, columns padded to their widest cell (cells
+/// made [`terminal_safe`] first, so the padding counts what is printed).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| terminal_safe(c)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -406,6 +437,34 @@ mod tests {
         assert!(print.is_empty());
         assert_eq!(gone, ["c1"]);
         assert_eq!(w.update(vec![at(1.4, 110, 1500)]).0.len(), 1, "back");
+    }
+
+    #[test]
+    fn control_characters_print_as_escapes() {
+        assert_eq!(terminal_safe("login"), "login");
+        assert_eq!(terminal_safe("a\nb"), "a\nb");
+        assert_eq!(terminal_safe("x\u{1b}[2Jy"), "x\\u001b[2Jy");
+        assert_eq!(
+            terminal_safe("\u{9b}31m\u{7f}\t\r"),
+            "\\u009b31m\\u007f\\u0009\\u000d"
+        );
+        assert_eq!(terminal_safe("ab\u{202e}cd"), "ab\\u202ecd");
+        // Escaped JSON is the same JSON.
+        let v = serde_json::json!({"service": "x\u{1b}]0;pwned\u{7}\u{9b}\u{85}"});
+        let text = terminal_safe(&serde_json::to_string_pretty(&v).unwrap());
+        assert!(text.chars().all(|c| !c.is_control() || c == '\n'), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        // Twice is once.
+        assert_eq!(
+            terminal_safe(&terminal_safe("\u{1b}")),
+            terminal_safe("\u{1b}")
+        );
+    }
+
+    #[test]
+    fn tables_escape_and_align() {
+        let t = table(&["A", "B"], &[vec!["\u{1b}c".into(), "1".into()]]);
+        assert_eq!(t, "A        B\n\\u001bc  1\n");
     }
 
     #[test]

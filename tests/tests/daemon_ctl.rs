@@ -353,3 +353,43 @@ fn a_user_tries_the_matcher_on_their_own_typing() {
         Err(Error::NoSuchHandle(_))
     ));
 }
+
+/// A row written before `Begin` checked its strings (or by anyone with the database) holds a
+/// terminal escape: `behaviorctl events` prints it escaped, in the table and in JSON, and the
+/// JSON still reads back as the stored text.
+#[test]
+fn stored_terminal_escapes_print_escaped() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let nasty = "login\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m";
+    let db = rusqlite::Connection::open(d.db_path()).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO events (time, name, user, source, outcome, service) \
+         VALUES (1, 'E_USER_PIN_FAILED', ?1, 'pam', 'failure', ?1)",
+        [nasty],
+    )
+    .unwrap();
+    drop(db);
+    for args in [
+        &["events"][..],
+        &["events", "--json"],
+        &["events", "--user", nasty],
+    ] {
+        let out = d.ctl(args);
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "{args:?} printed a control character: {text:?}"
+            );
+        }
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("login\\u001b[2J\\u001b]0;owned"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let events = json(d.ctl(&["events", "--json"]));
+    assert_eq!(events[0]["service"], nasty);
+}

@@ -68,6 +68,21 @@ fn hostile_arguments_are_refused_and_change_nothing() {
         admin.set("phrase", &huge),
         Err(Error::InvalidArgument(_))
     ));
+    // Service, tty and remote host: printable ASCII without spaces, bounded; the error
+    // names the argument.
+    for (service, tty, rhost, what) in [
+        ("log\u{1b}[2Jin", "tty1", "", "service"),
+        ("login", "tty1\r", "", "tty"),
+        ("login", "tty1", "h\u{9b}31m", "rhost"),
+        ("log in", "tty1", "", "service"),
+        (&"s".repeat(65) as &str, "tty1", "", "service"),
+        ("login", "tty1", &"h".repeat(256) as &str, "rhost"),
+    ] {
+        match auth.begin(USER, service, tty, rhost) {
+            Err(Error::InvalidArgument(m)) => assert!(m.starts_with(what), "{m}"),
+            other => panic!("{service:?} {tty:?} {rhost:?}: {other:?}"),
+        }
+    }
     // Unknown or malformed users.
     for user in [
         "no-such-user-behaviord",

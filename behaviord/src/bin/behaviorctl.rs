@@ -11,12 +11,26 @@ use behavior_ipc::admin::{AdminProxyBlocking, EventFilter, UserInfo};
 use behavior_ipc::user::UserProxyBlocking;
 use behavior_ipc::Error;
 use behaviord::ctl::{
-    describe, format_time, parse_since, table, MonitorLimits, RiskLine, RiskWatch,
+    describe, format_time, parse_since, table, terminal_safe, MonitorLimits, RiskLine, RiskWatch,
 };
 use behaviord::evaluate::{self, EvaluateArgs};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use zeroize::Zeroizing;
+
+// Every line behaviorctl prints goes through `terminal_safe`: user names, services, messages
+// and values come from the daemon and its database, and must never reach a terminal as
+// escape sequences.
+macro_rules! say {
+    () => { println!() };
+    ($($t:tt)*) => { println!("{}", terminal_safe(&format!($($t)*))) };
+}
+macro_rules! put {
+    ($($t:tt)*) => { print!("{}", terminal_safe(&format!($($t)*))) };
+}
+macro_rules! note {
+    ($($t:tt)*) => { eprintln!("{}", terminal_safe(&format!($($t)*))) };
+}
 
 #[derive(Parser)]
 #[command(
@@ -106,7 +120,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("behaviorctl: {msg}");
+            note!("behaviorctl: {msg}");
             ExitCode::FAILURE
         }
     }
@@ -123,7 +137,7 @@ fn admin(conn: &zbus::blocking::Connection) -> Result<AdminProxyBlocking<'_>, St
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -160,7 +174,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 vec!["keyboards".into(), s.keyboards.to_string()],
                 vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
-            print!("{}", table(&["STATUS", "VALUE"], &rows));
+            put!("{}", table(&["STATUS", "VALUE"], &rows));
             if !s.sessions.is_empty() {
                 let rows: Vec<Vec<String>> = s
                     .sessions
@@ -180,8 +194,8 @@ fn run(cli: Cli) -> Result<(), String> {
                         ]
                     })
                     .collect();
-                println!();
-                print!(
+                say!();
+                put!(
                     "{}",
                     table(
                         &["SESSION", "USER", "SEAT", "PHASE", "RISK", "KEYSTROKES"],
@@ -206,27 +220,27 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::RemovePattern { user } => {
             admin(&conn)?.remove_pattern(&user).map_err(d)?;
-            println!("removed the typing pattern of {user}");
+            say!("removed the typing pattern of {user}");
         }
         Command::RemovePin { user } => {
             admin(&conn)?.remove_pin(&user).map_err(d)?;
-            println!("removed the PIN of {user}");
+            say!("removed the PIN of {user}");
         }
         Command::ResetLockout { user } => {
             admin(&conn)?.reset_lockout(&user).map_err(d)?;
-            println!("cleared the failures and lockout of {user}");
+            say!("cleared the failures and lockout of {user}");
         }
         Command::SetPin { user: Some(user) } => {
             let pin = read_new_pin()?;
             admin(&conn)?.set_pin(&user, &pin).map_err(d)?;
-            println!("set the PIN of {user}");
+            say!("set the PIN of {user}");
         }
         Command::SetPin { user: None } => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
             let current = read_secret("Current PIN: ")?;
             let new = read_new_pin()?;
             me.change_pin(&current, &new).map_err(d)?;
-            println!("changed your PIN");
+            say!("changed your PIN");
         }
         Command::Events {
             user,
@@ -260,14 +274,14 @@ fn run(cli: Cli) -> Result<(), String> {
             if out.json {
                 if follow {
                     for e in &events {
-                        println!("{}", serde_json::to_string(e).map_err(|e| e.to_string())?);
+                        say!("{}", serde_json::to_string(e).map_err(|e| e.to_string())?);
                     }
                 } else {
                     print_json(&events)?;
                 }
             } else {
                 let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
-                print!("{}", table(&EVENT_HEADERS, &rows));
+                put!("{}", table(&EVENT_HEADERS, &rows));
             }
             if let Some(stream) = stream {
                 std::io::stdout().flush().map_err(|e| e.to_string())?;
@@ -283,9 +297,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                     last = e.id;
                     if out.json {
-                        println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+                        say!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
                     } else {
-                        println!(
+                        say!(
                             "{}",
                             table(&EVENT_HEADERS, &[event_row(&e)])
                                 .lines()
@@ -307,15 +321,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 .into_iter()
                 .map(|s| vec![s.key, s.value, s.source])
                 .collect();
-            print!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
+            put!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
         }
         Command::Set { key, value } => {
             admin(&conn)?.set(&key, &value).map_err(d)?;
-            println!("{key} = {value}");
+            say!("{key} = {value}");
         }
         Command::Unset { key } => {
             admin(&conn)?.unset(&key).map_err(d)?;
-            println!("{key}: override removed");
+            say!("{key}: override removed");
         }
         Command::Policy(out) => {
             let p = admin(&conn)?.policy().map_err(d)?;
@@ -352,14 +366,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 "*".into(),
                 p.default_journey.clone(),
             ]);
-            print!(
+            put!(
                 "{}",
                 table(
                     &["RULE", "USERS", "GROUPS", "SERVICES", "TTYS", "JOURNEY"],
                     &rows
                 )
             );
-            println!(
+            say!(
                 "daemon unreachable: fail {}; remote logins: {}",
                 p.fail,
                 if p.deny_remote {
@@ -373,7 +387,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Try(out) => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
             let trial = me.begin_trial().map_err(d)?;
-            eprintln!("Type the phrase: {}", trial.phrase);
+            note!("Type the phrase: {}", trial.phrase);
             let mut line = Zeroizing::new(String::new());
             std::io::stdin()
                 .lock()
@@ -384,9 +398,9 @@ fn run(cli: Cli) -> Result<(), String> {
             if out.json {
                 return print_json(&r);
             }
-            println!("{}", r.message);
+            say!("{}", r.message);
             if r.scored {
-                println!(
+                say!(
                     "score {:.2} against threshold {:.2} ({})",
                     r.score,
                     r.threshold,
@@ -408,7 +422,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 vec!["PIN".into(), yes_no(s.pin_set)],
                 vec!["locked until".into(), format_time(s.locked_until_ms)],
             ];
-            print!("{}", table(&["", ""], &rows));
+            put!("{}", table(&["", ""], &rows));
         }
     }
     Ok(())
@@ -436,7 +450,7 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
         rx
     };
     let mut stdout = std::io::stdout().lock();
-    if !out.json && writeln!(stdout, "{}", RiskLine::HEADER).is_err() {
+    if !out.json && writeln!(stdout, "{}", terminal_safe(RiskLine::HEADER)).is_err() {
         return Ok(());
     }
     let mut watch = RiskWatch::default();
@@ -463,13 +477,13 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
                 ));
             }
             if !waiting {
-                eprintln!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
+                note!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
             }
         }
         waiting = lines.is_empty();
         let (print, gone) = watch.update(lines);
         for id in gone {
-            eprintln!("behaviorctl: session {id} of {user} is no longer monitored");
+            note!("behaviorctl: session {id} of {user} is no longer monitored");
         }
         for line in print {
             let text = if out.json {
@@ -477,7 +491,7 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
             } else {
                 line.human()
             };
-            if writeln!(stdout, "{text}")
+            if writeln!(stdout, "{}", terminal_safe(&text))
                 .and_then(|()| stdout.flush())
                 .is_err()
             {
@@ -527,7 +541,7 @@ fn print_users(users: &[UserInfo]) {
             ]
         })
         .collect();
-    print!(
+    put!(
         "{}",
         table(
             &[
@@ -562,7 +576,7 @@ fn read_secret(prompt: &str) -> Result<Zeroizing<String>, String> {
     let stdin = std::io::stdin();
     let mut line = Zeroizing::new(String::new());
     if stdin.is_terminal() {
-        eprint!("{prompt}");
+        eprint!("{}", terminal_safe(prompt));
         let _echo = EchoOff::new();
         stdin
             .lock()

@@ -610,6 +610,38 @@ pub(crate) fn check_len(what: &str, s: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Longest `service`, `tty` and `rhost` of `Auth1.Begin`, in bytes: a PAM service is a file
+/// name in /etc/pam.d, a tty a device or display name, a remote host a DNS name (253) or an
+/// address.
+pub const MAX_SERVICE_LEN: usize = 64;
+pub const MAX_TTY_LEN: usize = 64;
+pub const MAX_RHOST_LEN: usize = 255;
+
+/// `Auth1.Begin`'s `service`, `tty` and `rhost` as the PAM application gave them: bounded
+/// and printable ASCII without spaces (no control character, so no terminal escape), since
+/// they go into events, syslog and `behaviorctl`'s output. Empty is allowed (no tty, a local
+/// login).
+pub(crate) fn check_login_strings(service: &str, tty: &str, rhost: &str) -> Result<(), Error> {
+    for (what, s, max) in [
+        ("service", service, MAX_SERVICE_LEN),
+        ("tty", tty, MAX_TTY_LEN),
+        ("rhost", rhost, MAX_RHOST_LEN),
+    ] {
+        if s.len() > max {
+            return Err(Error::InvalidArgument(format!(
+                "{what} is longer than {max} bytes"
+            )));
+        }
+        if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(Error::InvalidArgument(format!(
+                "{what} contains {:?}: only printable ASCII without spaces is allowed",
+                c
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A user name as an argument: checked before any lookup.
 pub(crate) fn check_user_name(user: &str) -> Result<(), Error> {
     check_len("user", user)?;
@@ -682,6 +714,36 @@ mod tests {
             table.push((format!(":3.{k}"), 0));
         }
         assert!(try_admit(&table, ":4.1", 0).is_err(), "the table is full");
+    }
+
+    #[test]
+    fn login_strings_are_printable_and_bounded() {
+        assert!(check_login_strings("login", "tty1", "").is_ok());
+        assert!(check_login_strings("gdm-password", ":0", "").is_ok());
+        assert!(check_login_strings("sshd", "ssh", "fe80::1%eth0").is_ok());
+        assert!(check_login_strings("", "", "").is_ok());
+        for (args, what) in [
+            (("log\x1b[2Jin", "tty1", ""), "service"),
+            (("login", "tty1\n", ""), "tty"),
+            (("login", "tty1", "host\u{9b}31m"), "rhost"),
+            (("log in", "tty1", ""), "service"),
+            (("login", "tty1", "h\u{202e}x"), "rhost"),
+        ] {
+            let (service, tty, rhost) = args;
+            let err = check_login_strings(service, tty, rhost).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidArgument(m) if m.starts_with(what)),
+                "{args:?}: {err}"
+            );
+        }
+        let long = "a".repeat(MAX_SERVICE_LEN + 1);
+        let err = check_login_strings(&long, "", "").unwrap_err();
+        assert!(
+            err.to_string().contains("service is longer than 64"),
+            "{err}"
+        );
+        assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN)).is_ok());
+        assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN + 1)).is_err());
     }
 
     #[test]
