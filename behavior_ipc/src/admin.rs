@@ -81,6 +81,10 @@ pub struct Event {
     pub outcome: String,
     /// PAM service, empty when not from a login.
     pub service: String,
+    /// The login's terminal (`PAM_TTY`), empty when not from a login or not given.
+    pub tty: String,
+    /// The login's remote host (`PAM_RHOST`), empty for a local login.
+    pub rhost: String,
 }
 
 /// Argument of `Events`; empty strings and zeros mean "any".

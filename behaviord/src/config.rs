@@ -124,6 +124,9 @@ pub struct Lockout {
     pub failures: u32,
     /// How long, in minutes (fractions allowed: 0.5 is 30 seconds).
     pub minutes: f64,
+    /// Lock root out too (pam_faillock's `even_deny_root`); off, root's failures count
+    /// for nothing, so no one can lock the administrator out by failing on purpose.
+    pub even_deny_root: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,6 +252,7 @@ impl Default for Lockout {
         Lockout {
             failures: 5,
             minutes: 15.0,
+            even_deny_root: false,
         }
     }
 }
@@ -390,6 +394,7 @@ pub const SETTABLE: &[&str] = &[
     "verify.max_tries",
     "lockout.failures",
     "lockout.minutes",
+    "lockout.even_deny_root",
     "thresholds.accept",
     "thresholds.step_up",
     "thresholds.logout",
@@ -557,6 +562,12 @@ impl Config {
     pub fn lockout_ms(&self) -> i64 {
         (self.lockout.minutes * 60_000.0).round() as i64
     }
+}
+
+/// Whether failures of `uid` count towards a lockout and a lockout stops it: lockout is on
+/// (`lockout.failures` > 0) and `uid` is not root, unless `lockout.even_deny_root` is set.
+pub fn lockout_applies(uid: u32, cfg: &Config) -> bool {
+    cfg.lockout.failures > 0 && (uid != 0 || cfg.lockout.even_deny_root)
 }
 
 /// Sets `key` (dotted) in `table` to `value`, read as a TOML value when it parses as one
@@ -756,5 +767,18 @@ journey = "pin"
             );
         }
         assert_eq!(not_settable("lockout.failures"), None);
+    }
+
+    #[test]
+    fn root_is_exempt_from_lockout_unless_even_deny_root() {
+        let mut c = parse("").unwrap();
+        assert!(!c.lockout.even_deny_root);
+        assert!(lockout_applies(1000, &c));
+        assert!(!lockout_applies(0, &c));
+        c = parse_with_overrides("", &[("lockout.even_deny_root".into(), "true".into())]).unwrap();
+        assert!(lockout_applies(0, &c));
+        c = parse("[lockout]\nfailures = 0\neven_deny_root = true\n").unwrap();
+        assert!(!lockout_applies(0, &c), "failures = 0 disables lockout");
+        assert!(!lockout_applies(1000, &c));
     }
 }

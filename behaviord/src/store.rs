@@ -87,6 +87,9 @@ const MIGRATIONS: &[&str] = &[
         profile TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 3: the login's terminal and remote host beside its service (empty in older rows).
+    "ALTER TABLE events ADD COLUMN tty TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN rhost TEXT NOT NULL DEFAULT '';",
 ];
 
 /// One row of the `events` table: the very record `Admin1.Events` returns.
@@ -345,7 +348,8 @@ impl Store {
             let mut stmt = c
                 .prepare(
                     "SELECT * FROM (
-                       SELECT id, time, name, user, source, outcome, service FROM events
+                       SELECT id, time, name, user, source, outcome, service, tty, rhost
+                       FROM events
                        WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR name = ?2)
                          AND (?3 IS NULL OR time >= ?3) AND (?4 IS NULL OR id > ?4)
                        ORDER BY id DESC LIMIT ?5)
@@ -364,6 +368,8 @@ impl Store {
                             source: r.get(4)?,
                             outcome: r.get(5)?,
                             service: r.get(6)?,
+                            tty: r.get(7)?,
+                            rhost: r.get(8)?,
                         })
                     },
                 )
@@ -570,20 +576,22 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
-    pub fn insert_event(
-        &self,
-        time_ms: i64,
-        name: &str,
-        user: &str,
-        source: &str,
-        outcome: &str,
-        service: &str,
-    ) -> Result<i64> {
+    /// Stores `row` (its `id` is ignored) and returns the new id.
+    pub fn insert_event(&self, row: &EventRow) -> Result<i64> {
         self.0
             .execute(
-                "INSERT INTO events (time, name, user, source, outcome, service)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![time_ms, name, user, source, outcome, service],
+                "INSERT INTO events (time, name, user, source, outcome, service, tty, rhost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    row.time_ms,
+                    row.name,
+                    row.user,
+                    row.source,
+                    row.outcome,
+                    row.service,
+                    row.tty,
+                    row.rhost
+                ],
             )
             .map_err(sql("recording an event"))?;
         Ok(self.0.last_insert_rowid())
@@ -699,14 +707,28 @@ mod tests {
         );
     }
 
+    fn event(time_ms: i64, name: &str, user: &str, source: &str, service: &str) -> EventRow {
+        EventRow {
+            id: 0,
+            time_ms,
+            name: name.into(),
+            user: user.into(),
+            source: source.into(),
+            outcome: "success".into(),
+            service: service.into(),
+            tty: String::new(),
+            rhost: String::new(),
+        }
+    }
+
     #[test]
     fn events_filter() {
         let (_d, s) = store();
-        s.change(|tx| tx.insert_event(10, "E_A", "ann", "pam", "success", "login"))
+        s.change(|tx| tx.insert_event(&event(10, "E_A", "ann", "pam", "login")))
             .unwrap();
-        s.change(|tx| tx.insert_event(20, "E_B", "bob", "pam", "failure", "login"))
+        s.change(|tx| tx.insert_event(&event(20, "E_B", "bob", "pam", "login")))
             .unwrap();
-        s.change(|tx| tx.insert_event(30, "E_A", "bob", "cli", "success", ""))
+        s.change(|tx| tx.insert_event(&event(30, "E_A", "bob", "cli", "")))
             .unwrap();
         let all = |q: EventQuery| s.events(&EventQuery { limit: 100, ..q }).unwrap();
         assert_eq!(all(EventQuery::default()).len(), 3);
@@ -741,6 +763,43 @@ mod tests {
             })
             .unwrap();
         assert_eq!(last[0].time_ms, 30);
+    }
+
+    #[test]
+    fn events_keep_tty_and_rhost_and_old_rows_read_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        // A database of schema 2 with one event, as an older daemon left it.
+        {
+            let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            for step in &MIGRATIONS[..2] {
+                c.execute_batch(step).unwrap();
+            }
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute(
+                "INSERT INTO events (time, name, user, source, outcome, service)
+                 VALUES (1, 'E_A', 'ann', 'pam', 'success', 'login')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let row = EventRow {
+            tty: "pts/3".into(),
+            rhost: "10.0.0.7".into(),
+            ..event(2, "E_B", "bob", "pam", "sshd")
+        };
+        s.change(|tx| tx.insert_event(&row)).unwrap();
+        let rows = s
+            .events(&EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((rows[0].tty.as_str(), rows[0].rhost.as_str()), ("", ""));
+        assert_eq!(
+            (rows[1].tty.as_str(), rows[1].rhost.as_str()),
+            ("pts/3", "10.0.0.7")
+        );
     }
 
     #[test]

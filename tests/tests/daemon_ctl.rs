@@ -365,8 +365,8 @@ fn stored_terminal_escapes_print_escaped() {
     let db = rusqlite::Connection::open(d.db_path()).unwrap();
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     db.execute(
-        "INSERT INTO events (time, name, user, source, outcome, service) \
-         VALUES (1, 'E_USER_PIN_FAILED', ?1, 'pam', 'failure', ?1)",
+        "INSERT INTO events (time, name, user, source, outcome, service, tty, rhost) \
+         VALUES (1, 'E_USER_PIN_FAILED', ?1, 'pam', 'failure', ?1, 'pts/3', '10.0.0.7')",
         [nasty],
     )
     .unwrap();
@@ -392,4 +392,19 @@ fn stored_terminal_escapes_print_escaped() {
     }
     let events = json(d.ctl(&["events", "--json"]));
     assert_eq!(events[0]["service"], nasty);
+    // The login's terminal and remote host are shown beside its service.
+    assert_eq!(
+        (&events[0]["tty"], &events[0]["rhost"]),
+        (&json!("pts/3"), &json!("10.0.0.7"))
+    );
+    let table = ok(d.ctl(&["events"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "TTY", "RHOST", "SOURCE"]
+    );
+    assert!(
+        table.contains("pts/3") && table.contains("10.0.0.7"),
+        "{table}"
+    );
 }

@@ -505,7 +505,9 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
     }
 }
 
-const EVENT_HEADERS: [&str; 6] = ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "SOURCE"];
+const EVENT_HEADERS: [&str; 8] = [
+    "TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "TTY", "RHOST", "SOURCE",
+];
 
 fn event_row(e: &behavior_ipc::admin::Event) -> Vec<String> {
     let dash = |s: &str| {
@@ -521,6 +523,8 @@ fn event_row(e: &behavior_ipc::admin::Event) -> Vec<String> {
         dash(&e.user),
         dash(&e.outcome),
         dash(&e.service),
+        dash(&e.tty),
+        dash(&e.rhost),
         dash(&e.source),
     ]
 }

@@ -578,6 +578,7 @@ pub(crate) struct Audit {
 }
 
 impl Audit {
+    /// An event with its PAM service, no tty or remote host (see [`Audit::record`]).
     pub fn log(
         &mut self,
         tx: &Tx<'_>,
@@ -587,15 +588,20 @@ impl Audit {
         source: &str,
         service: &str,
     ) -> Result<(), StoreError> {
-        let row = Record {
-            event,
-            user,
-            outcome,
-            source,
-            service,
-        }
-        .insert(tx, self.now)?;
-        self.rows.push((row, event));
+        self.record(
+            tx,
+            &Record {
+                service,
+                ..Record::new(event, user, outcome, source)
+            },
+        )
+    }
+
+    /// An event with every field, such as a lockout naming the login's service, tty and
+    /// remote host.
+    pub fn record(&mut self, tx: &Tx<'_>, record: &Record<'_>) -> Result<(), StoreError> {
+        let row = record.insert(tx, self.now)?;
+        self.rows.push((row, record.event));
         Ok(())
     }
 }
