@@ -463,14 +463,37 @@ impl Config {
             3650,
         )?;
         range("pin.length", self.pin.length, 4, 32)?;
+        // Every PIN check costs this much of one machine, and several may run at once.
         range(
             "pin.argon2_memory_kib",
             self.pin.argon2_memory_kib,
             64,
-            4 * 1024 * 1024,
+            MAX_ARGON2_MEMORY_KIB,
         )?;
-        range("pin.argon2_iterations", self.pin.argon2_iterations, 1, 100)?;
-        range("pin.argon2_parallelism", self.pin.argon2_parallelism, 1, 16)?;
+        range(
+            "pin.argon2_iterations",
+            self.pin.argon2_iterations,
+            1,
+            MAX_ARGON2_ITERATIONS,
+        )?;
+        range(
+            "pin.argon2_parallelism",
+            self.pin.argon2_parallelism,
+            1,
+            MAX_ARGON2_LANES,
+        )?;
+        let passes = u64::from(self.pin.argon2_memory_kib) * u64::from(self.pin.argon2_iterations);
+        if passes > MAX_ARGON2_MEMORY_PASSES_KIB {
+            return Err((
+                "pin.argon2_iterations".into(),
+                format!(
+                    "{} passes over {} KiB is more than {} MiB of memory passes per check",
+                    self.pin.argon2_iterations,
+                    self.pin.argon2_memory_kib,
+                    MAX_ARGON2_MEMORY_PASSES_KIB / 1024
+                ),
+            ));
+        }
         if self.pin.argon2_memory_kib < 8 * self.pin.argon2_parallelism {
             return Err((
                 "pin.argon2_memory_kib".into(),
@@ -569,6 +592,14 @@ impl Config {
 pub fn lockout_applies(uid: u32, cfg: &Config) -> bool {
     cfg.lockout.failures > 0 && (uid != 0 || cfg.lockout.even_deny_root)
 }
+
+/// Bounds of the argon2id cost of one PIN check, what one machine can afford for each of
+/// several checks at once: 256 MiB, 10 passes, 4 lanes, and at most 1 GiB of memory passes
+/// (memory times passes; 256 MiB allows 4 passes, the default 19 MiB all 10).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+pub const MAX_ARGON2_ITERATIONS: u32 = 10;
+pub const MAX_ARGON2_LANES: u32 = 4;
+pub const MAX_ARGON2_MEMORY_PASSES_KIB: u64 = 1024 * 1024;
 
 /// Sets `key` (dotted) in `table` to `value`, read as a TOML value when it parses as one
 /// (`true`, `3`, `0.5`, `"x"`), else as a bare string.

@@ -290,6 +290,17 @@ fn garbage_config_is_refused_with_file_line_and_reason() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     assert!(out.status.success());
 
+    // argon2 costs one machine cannot afford per PIN check: the key, the value, the bound.
+    let (code, text) = check("[pin]\nargon2_memory_kib = 4194304\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("line 2: pin.argon2_memory_kib: 4194304 is out of range 64..=262144"),
+        "{text}"
+    );
+    let (code, text) = check("[pin]\nargon2_memory_kib = 262144\nargon2_iterations = 8\n");
+    assert_eq!(code, Some(1));
+    assert!(text.contains("pin.argon2_iterations"), "{text}");
+
     let (code, text) = check("[pin]\nlength = 2\n");
     assert_eq!(code, Some(1));
     assert!(
@@ -328,4 +339,73 @@ fn garbage_config_is_refused_with_file_line_and_reason() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("behaviord.toml: line 2"), "{err}");
+}
+
+/// `behaviorctl try` as nobody, left waiting for its typing (standard input open); returns
+/// once the trial has begun (the phrase is shown) or with the error it printed.
+fn trial_as_nobody(d: &Daemon) -> (std::process::Child, Result<(), String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(built("behaviorctl"))
+        .arg("try")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("behaviorctl try printed nothing within 20 s");
+    let begun = if line.contains(FIXTURE_PHRASE) {
+        Ok(())
+    } else {
+        Err(line)
+    };
+    (child, begun)
+}
+
+#[test]
+fn one_user_cannot_take_every_trial_slot() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config(""));
+    assert!(
+        d.enroll(USER, &fixture_subject("subject2")[..5], Some("123456"))
+            .success
+    );
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (child, begun) = trial_as_nobody(&d);
+        begun.unwrap();
+        open.push(child);
+    }
+    let (mut third, refused) = trial_as_nobody(&d);
+    let err = refused.unwrap_err();
+    assert!(err.contains("has 2 trials open already"), "{err}");
+    assert!(third.wait().unwrap().code() == Some(1));
+    // Once those end (their connections close), nobody may try again; the daemon learns of
+    // the closed connections from the bus, so this may take a moment.
+    for mut child in open {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mut again, begun) = trial_as_nobody(&d);
+        let _ = again.kill();
+        again.wait().unwrap();
+        match begun {
+            Ok(()) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -36,8 +36,10 @@ const MAX_SESSIONS_PER_CALLER: usize = 16;
 /// that users opening many connections cannot keep everyone else from logging in.
 const MAX_SESSIONS_PER_USER: usize = 16;
 const ROOT_RESERVE: usize = 64;
-/// Most `User1` trials open at once (one per caller).
+/// Most `User1` trials open at once (one per caller), and per uid over all its connections:
+/// each records keys, and one user must not take every slot.
 const MAX_TRIALS: usize = 32;
+const MAX_TRIALS_PER_USER: usize = 2;
 /// Most refusals over the rate held back at once, and for how long each at most.
 const MAX_HELD_REFUSALS: usize = 1024;
 const MAX_REFUSAL_HOLD: Duration = Duration::from_secs(1);
@@ -75,6 +77,24 @@ fn admit<'a>(
     Ok(())
 }
 
+/// Whether a new trial of `uid` fits beside those open (given by their uids).
+fn admit_trial(open: impl Iterator<Item = u32>, uid: u32) -> Result<(), Error> {
+    let (mut all, mut mine) = (0, 0);
+    for u in open {
+        all += 1;
+        mine += usize::from(u == uid);
+    }
+    if mine >= MAX_TRIALS_PER_USER {
+        return Err(Error::Unavailable(format!(
+            "uid {uid} has {mine} trials open already; finish one first"
+        )));
+    }
+    if all >= MAX_TRIALS {
+        return Err(Error::Unavailable("too many trials in progress".into()));
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -91,6 +111,15 @@ pub(crate) struct Entry {
     session: Arc<tokio::sync::Mutex<Session>>,
 }
 
+/// One open `User1` trial.
+struct TrialEntry {
+    /// The unique bus name of the caller that began it, and its uid.
+    owner: String,
+    uid: u32,
+    deadline: Instant,
+    user: String,
+}
+
 pub struct State {
     pub store: Store,
     pub syslog: Syslog,
@@ -103,8 +132,8 @@ pub struct State {
     /// Caller uids by unique bus name (a unique name is never reused on a bus, so its uid
     /// cannot change); entries go when the name leaves the bus.
     uids: Mutex<HashMap<String, u32>>,
-    /// `User1` trials: handle -> (owner, deadline, user).
-    trials: Mutex<HashMap<String, (String, Instant, String)>>,
+    /// `User1` trials by handle.
+    trials: Mutex<HashMap<String, TrialEntry>>,
     /// Calls of non-root uids (taken once the caller's uid is known, before any other work).
     limiter: Mutex<ratelimit::RateLimiter>,
     /// Refusals waiting to be answered.
@@ -463,32 +492,28 @@ impl State {
         self.captures.close(handle);
     }
 
-    /// Starts a trial for `user`, replacing the caller's earlier one; opens its capture.
+    /// Starts a trial for `user` (caller `owner` of `uid`), replacing the caller's earlier
+    /// one; opens its capture.
     pub(crate) fn begin_trial(
         &self,
         owner: &str,
+        uid: u32,
         user: &str,
         timeout: Duration,
     ) -> Result<String, Error> {
         let handle = auth::new_handle();
-        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let gone: Vec<String> = trials
-            .iter()
-            .filter(|(_, (o, deadline, _))| o == owner || *deadline <= now)
-            .map(|(h, _)| h.clone())
-            .collect();
-        for h in gone {
-            trials.remove(&h);
-            self.captures.close(&h);
-        }
-        // Each open trial records keys: bounded like the logins.
-        if trials.len() >= MAX_TRIALS {
-            return Err(Error::Unavailable("too many trials in progress".into()));
-        }
+        self.drop_trials(|t| t.owner == owner || t.deadline <= now);
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        admit_trial(trials.values().map(|t| t.uid), uid)?;
         trials.insert(
             handle.clone(),
-            (owner.to_string(), now + timeout, user.to_string()),
+            TrialEntry {
+                owner: owner.to_string(),
+                uid,
+                deadline: now + timeout,
+                user: user.to_string(),
+            },
         );
         self.captures.open(&handle, self.lost_events());
         Ok(handle)
@@ -501,18 +526,15 @@ impl State {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let stale = || Error::NoSuchHandle("unknown, finished or timed-out trial".into());
         match trials.get(handle) {
-            Some((o, deadline, _)) if o == owner && *deadline > Instant::now() => {}
-            Some((o, _, _)) if o == owner => {
+            Some(t) if t.owner == owner && t.deadline > Instant::now() => {}
+            Some(t) if t.owner == owner => {
                 trials.remove(handle);
                 self.captures.close(handle);
                 return Err(stale());
             }
             _ => return Err(stale()),
         }
-        trials
-            .remove(handle)
-            .map(|(_, _, user)| user)
-            .ok_or_else(stale)
+        trials.remove(handle).map(|t| t.user).ok_or_else(stale)
     }
 
     /// Drops every handle of a caller that left the bus.
@@ -521,7 +543,7 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(unique_name);
-        self.drop_trials(|owner, _| owner == unique_name);
+        self.drop_trials(|t| t.owner == unique_name);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()
@@ -534,11 +556,11 @@ impl State {
         }
     }
 
-    fn drop_trials(&self, f: impl Fn(&str, Instant) -> bool) {
+    fn drop_trials(&self, f: impl Fn(&TrialEntry) -> bool) {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = trials
             .iter()
-            .filter(|(_, (owner, deadline, _))| f(owner, *deadline))
+            .filter(|(_, t)| f(t))
             .map(|(h, _)| h.clone())
             .collect();
         for h in gone {
@@ -550,7 +572,7 @@ impl State {
     /// Drops handles past their timeout (and their capture windows).
     pub fn expire_sessions(&self) {
         let now = Instant::now();
-        self.drop_trials(|_, deadline| deadline <= now);
+        self.drop_trials(|t| t.deadline <= now);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()
@@ -750,6 +772,18 @@ mod tests {
         );
         assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN)).is_ok());
         assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn one_uid_cannot_take_every_trial() {
+        let open = [1000, 1000, 1001];
+        let err = admit_trial(open.into_iter(), 1000).unwrap_err();
+        assert!(err.to_string().contains("uid 1000 has 2 trials"), "{err}");
+        assert!(admit_trial(open.into_iter(), 1001).is_ok());
+        assert!(admit_trial(open.into_iter(), 0).is_ok());
+        let full: Vec<u32> = (0..MAX_TRIALS as u32).map(|k| 2000 + k).collect();
+        let err = admit_trial(full.into_iter(), 5000).unwrap_err();
+        assert!(err.to_string().contains("too many trials"), "{err}");
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl UserObject {
         }
         let handle = st.begin_trial(
             &caller,
+            uid,
             &me.name,
             std::time::Duration::from_secs(u64::from(TRIAL_SECS)),
         )?;
