@@ -10,6 +10,10 @@ use crate::Error;
 
 pub const ADMIN_INTERFACE: &str = "org.behaviord.Admin1";
 
+/// `Status.monitoring` when the session monitor runs, and when `session.monitor` is off.
+pub const MONITORING_ON: &str = "on";
+pub const MONITORING_OFF_BY_SETTING: &str = "off: session.monitor is false";
+
 /// Reply of `Status`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
 pub struct Status {
@@ -30,6 +34,9 @@ pub struct Status {
     pub keyboards: u32,
     /// Sessions under continuous authentication.
     pub sessions: Vec<MonitoredSession>,
+    /// `on`, or `off: ` and why (`session.monitor` is false, no systemd-logind on the bus,
+    /// the monitor could not start).
+    pub monitoring: String,
 }
 
 /// One session the monitor watches.

@@ -157,18 +157,39 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     Ok(((days * 86_400) + h * 3600 + mi * 60 + s) * 1000)
 }
 
+/// How to start the daemon, as the README says: with systemd, or by hand where systemd is
+/// not running (a container), starting the system bus first when it is not there.
+pub const START_HINT: &str = "start it with `systemctl start behaviord`, or where systemd is \
+     not running: `[ -S /run/dbus/system_bus_socket ] || { mkdir -p /run/dbus && dbus-daemon \
+     --system --fork; }; /usr/sbin/behaviord &`";
+
+/// What `behaviorctl` says when there is no system bus to connect to.
+pub fn no_bus(e: &zbus::Error) -> String {
+    format!("behaviord is not running; {START_HINT} (no system bus: {e})")
+}
+
+/// One sentence for a D-Bus error `name` with message `msg` from the bus or the daemon.
+/// The bus answers for a daemon that is not running (no owner, failed activation), and then
+/// says how to start it instead of the bus's own words.
+pub fn describe_bus_error(name: &str, msg: &str) -> String {
+    let not_running = matches!(
+        name,
+        "org.freedesktop.DBus.Error.ServiceUnknown" | "org.freedesktop.DBus.Error.NameHasNoOwner"
+    ) || name.starts_with("org.freedesktop.DBus.Error.Spawn.");
+    if not_running {
+        format!("behaviord is not running; {START_HINT} ({name}: {msg})")
+    } else if name == "org.freedesktop.DBus.Error.AccessDenied" {
+        format!("access denied by the bus policy (root only): {msg}")
+    } else {
+        format!("{name}: {msg}")
+    }
+}
+
 /// One sentence for a failed call, naming what went wrong.
 pub fn describe(e: &Error) -> String {
     match e {
         Error::ZBus(zbus::Error::MethodError(name, msg, _)) => {
-            let msg = msg.as_deref().unwrap_or("");
-            if name.as_str() == "org.freedesktop.DBus.Error.AccessDenied" {
-                format!("access denied by the bus policy (root only): {msg}")
-            } else if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown" {
-                "behaviord is not running (org.behaviord.Behavior1 is not on the system bus)".into()
-            } else {
-                format!("{name}: {msg}")
-            }
+            describe_bus_error(name.as_str(), msg.as_deref().unwrap_or(""))
         }
         Error::ZBus(e) => format!("cannot talk to behaviord: {e}"),
         Error::AccessDenied(m) => format!("access denied: {m}"),
@@ -437,6 +458,33 @@ mod tests {
         assert!(print.is_empty());
         assert_eq!(gone, ["c1"]);
         assert_eq!(w.update(vec![at(1.4, 110, 1500)]).0.len(), 1, "back");
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_running_is_named_with_how_to_start_it() {
+        for name in [
+            "org.freedesktop.DBus.Error.ServiceUnknown",
+            "org.freedesktop.DBus.Error.NameHasNoOwner",
+            "org.freedesktop.DBus.Error.Spawn.ChildExited",
+        ] {
+            let text = describe_bus_error(name, "Launch helper exited with unknown return code 1");
+            assert!(
+                text.starts_with(
+                    "behaviord is not running; start it with `systemctl start behaviord`"
+                ),
+                "{text}"
+            );
+            assert!(text.contains("/usr/sbin/behaviord &"), "{text}");
+        }
+        let denied = describe_bus_error("org.freedesktop.DBus.Error.AccessDenied", "no");
+        assert!(
+            denied.starts_with("access denied by the bus policy"),
+            "{denied}"
+        );
+        let io = zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::from(
+            std::io::ErrorKind::NotFound,
+        )));
+        assert!(no_bus(&io).starts_with("behaviord is not running; start it with"));
     }
 
     #[test]

@@ -408,3 +408,62 @@ fn stored_terminal_escapes_print_escaped() {
         "{table}"
     );
 }
+
+/// `behaviorctl status` against `bus` (an address) without a `Daemon`.
+fn status_on(bus: &str) -> std::process::Output {
+    Command::new(built("behaviorctl"))
+        .arg("status")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_daemon_that_is_not_running_is_named_with_how_to_start_it() {
+    let start = "behaviorctl: behaviord is not running; start it with `systemctl start behaviord`";
+    // The bus runs, the daemon does not.
+    let bus = PrivateBus::start();
+    fails(status_on(bus.address()), start);
+    // No bus at all.
+    let dir = behavior_tests::open_tempdir();
+    let nowhere = format!("unix:path={}", dir.path().join("no-bus").display());
+    fails(status_on(&nowhere), start);
+}
+
+#[test]
+fn monitoring_off_without_logind_is_said_and_unknown_users_are_errors() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let off =
+        "session monitoring is off: no systemd-logind (org.freedesktop.login1) on the system bus";
+    // session.monitor is on by default, but there is no logind on this bus.
+    let status = ok(d.ctl(&["status"]));
+    assert!(
+        status.contains(off.trim_start_matches("session monitoring is ")),
+        "{status}"
+    );
+    assert_eq!(
+        json(d.ctl(&["status", "--json"]))["monitoring"],
+        off.trim_start_matches("session monitoring is ")
+    );
+    let settings = d.ctl(&["settings"]);
+    assert!(
+        String::from_utf8_lossy(&settings.stderr).contains(off),
+        "{settings:?}"
+    );
+    // `monitor` says why before printing anything.
+    let out = d.ctl(&["monitor", USER]);
+    assert!(out.stdout.is_empty(), "{out:?}");
+    fails(out, off);
+    ok(d.ctl(&["set", "session.monitor", "false"]));
+    fails(d.ctl(&["monitor", USER]), "session.monitor = false");
+
+    // `events --user` of an unknown user is an error, as `show` is; a known user with no
+    // events is an empty table.
+    fails(
+        d.ctl(&["events", "--user", "no-such-user-xyz"]),
+        "unknown user: no user \"no-such-user-xyz\"",
+    );
+    let table = ok(d.ctl(&["events", "--user", USER]));
+    assert_eq!(table.lines().count(), 1, "{table}");
+}

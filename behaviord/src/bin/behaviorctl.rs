@@ -7,11 +7,14 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use behavior_ipc::admin::{AdminProxyBlocking, EventFilter, UserInfo};
+use behavior_ipc::admin::{
+    AdminProxyBlocking, EventFilter, UserInfo, MONITORING_OFF_BY_SETTING, MONITORING_ON,
+};
 use behavior_ipc::user::UserProxyBlocking;
 use behavior_ipc::Error;
 use behaviord::ctl::{
-    describe, format_time, parse_since, table, terminal_safe, MonitorLimits, RiskLine, RiskWatch,
+    describe, format_time, no_bus, parse_since, table, terminal_safe, MonitorLimits, RiskLine,
+    RiskWatch,
 };
 use behaviord::evaluate::{self, EvaluateArgs};
 use clap::{Args, Parser, Subcommand};
@@ -127,8 +130,7 @@ fn main() -> ExitCode {
 }
 
 fn connect() -> Result<zbus::blocking::Connection, String> {
-    zbus::blocking::Connection::system()
-        .map_err(|e| format!("cannot connect to the system bus: {e}"))
+    zbus::blocking::Connection::system().map_err(|e| no_bus(&e))
 }
 
 fn admin(conn: &zbus::blocking::Connection) -> Result<AdminProxyBlocking<'_>, String> {
@@ -172,6 +174,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 ],
                 vec!["test input".into(), yes_no(s.test_input)],
                 vec!["keyboards".into(), s.keyboards.to_string()],
+                vec!["session monitoring".into(), s.monitoring.clone()],
                 vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
             put!("{}", table(&["STATUS", "VALUE"], &rows));
@@ -313,7 +316,8 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Settings(out) => {
-            let settings = admin(&conn)?.settings().map_err(d)?;
+            let a = admin(&conn)?;
+            let settings = a.settings().map_err(d)?;
             if out.json {
                 return print_json(&settings);
             }
@@ -322,6 +326,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map(|s| vec![s.key, s.value, s.source])
                 .collect();
             put!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
+            // session.monitor says what is wanted; say so when it is not what runs.
+            let monitoring = a.status().map_err(d)?.monitoring;
+            if monitoring != MONITORING_ON {
+                note!("behaviorctl: session monitoring is {monitoring}");
+            }
         }
         Command::Set { key, value } => {
             admin(&conn)?.set(&key, &value).map_err(d)?;
@@ -439,7 +448,9 @@ const MONITOR_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<(), String> {
     let d = |e: Error| describe(&e);
     let a = admin(conn)?;
+    // Whatever rules out watching is said before anything is printed.
     a.show_user(user).map_err(d)?;
+    unmonitorable(&a, user)?;
     let stdin_closed = {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
@@ -466,16 +477,7 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
             .map(|s| RiskLine::new(s, &limits, now))
             .collect();
         if lines.is_empty() {
-            if !limits.monitor {
-                return Err("session monitoring is off (session.monitor = false); \
-                     `behaviorctl set session.monitor true` turns it on"
-                    .into());
-            }
-            if !a.show_user(user).map_err(d)?.enrolled {
-                return Err(format!(
-                    "{user} has no typing pattern: only enrolled users' sessions are monitored"
-                ));
-            }
+            unmonitorable(&a, user)?;
             if !waiting {
                 note!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
             }
@@ -503,6 +505,27 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
             _ => return Ok(()),
         }
     }
+}
+
+/// Why `user`'s sessions cannot be monitored now, which waiting would not change: the
+/// monitor is off (by setting, or without logind) or the user has no typing pattern.
+fn unmonitorable(a: &AdminProxyBlocking<'_>, user: &str) -> Result<(), String> {
+    let d = |e: Error| describe(&e);
+    let monitoring = a.status().map_err(d)?.monitoring;
+    if monitoring == MONITORING_OFF_BY_SETTING {
+        return Err("session monitoring is off (session.monitor = false); \
+             `behaviorctl set session.monitor true` turns it on"
+            .into());
+    }
+    if monitoring != MONITORING_ON {
+        return Err(format!("session monitoring is {monitoring}"));
+    }
+    if !a.show_user(user).map_err(d)?.enrolled {
+        return Err(format!(
+            "{user} has no typing pattern: only enrolled users' sessions are monitored"
+        ));
+    }
+    Ok(())
 }
 
 const EVENT_HEADERS: [&str; 8] = [

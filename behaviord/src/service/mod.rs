@@ -206,6 +206,14 @@ impl State {
         *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = monitor;
     }
 
+    /// Whether the session monitor runs.
+    pub fn monitor_running(&self) -> bool {
+        self.monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// The monitored sessions now (empty without the monitor).
     pub fn monitored_sessions(&self) -> Vec<crate::session::SessionStatus> {
         self.monitor
