@@ -291,22 +291,20 @@ fn garbage_config_is_refused_with_file_line_and_reason() {
     assert!(out.status.success());
 
     // argon2 costs one machine cannot afford per PIN check: the key, the value, the bound.
-    let (code, text) = check("[pin]\nargon2_memory_kib = 4194304\n");
-    assert_eq!(code, Some(1));
-    assert!(
-        text.contains("line 2: pin.argon2_memory_kib: 4194304 is out of range 64..=262144"),
-        "{text}"
+    let refused = |file: &str, why: &str| {
+        let (code, text) = check(file);
+        assert_eq!(code, Some(1), "{file}");
+        assert!(text.contains(why), "{text}");
+    };
+    refused(
+        "[pin]\nargon2_memory_kib = 4194304\n",
+        "line 2: pin.argon2_memory_kib: 4194304 is out of range 64..=262144",
     );
-    let (code, text) = check("[pin]\nargon2_memory_kib = 262144\nargon2_iterations = 8\n");
-    assert_eq!(code, Some(1));
-    assert!(text.contains("pin.argon2_iterations"), "{text}");
-
-    let (code, text) = check("[pin]\nlength = 2\n");
-    assert_eq!(code, Some(1));
-    assert!(
-        text.contains("behaviord.toml: line 2: pin.length"),
-        "{text}"
+    refused(
+        "[pin]\nargon2_memory_kib = 262144\nargon2_iterations = 8\n",
+        "pin.argon2_iterations",
     );
+    refused("[pin]\nlength = 2\n", "behaviord.toml: line 2: pin.length");
     let (code, text) = check("phrase = \"x\"\n\n[enrollment]\nbehaviour = true\n");
     assert_eq!(code, Some(1));
     assert!(

@@ -92,35 +92,33 @@ mod tests {
         max_uids: 2,
     };
 
+    /// Takes `uid`'s whole burst at `t`; the next call is refused.
+    fn empty(r: &mut RateLimiter, uid: u32, t: Instant) {
+        for _ in 0..SMALL.burst as usize {
+            r.take(uid, t).unwrap();
+        }
+        assert!(r.take(uid, t).is_err());
+    }
+
     #[test]
     fn a_burst_then_the_rate() {
         let mut r = RateLimiter::new(SMALL);
         let t0 = Instant::now();
-        for _ in 0..3 {
-            r.take(1000, t0).unwrap();
-        }
-        let wait = r.take(1000, t0).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(500));
+        empty(&mut r, 1000, t0);
+        assert_eq!(r.take(1000, t0).unwrap_err(), Duration::from_millis(500));
         // Half a second later one call, not two.
         let t1 = t0 + Duration::from_millis(500);
         r.take(1000, t1).unwrap();
         assert!(r.take(1000, t1).is_err());
         // Idle for long: back to the burst, not beyond.
-        let t2 = t1 + Duration::from_secs(60);
-        for _ in 0..3 {
-            r.take(1000, t2).unwrap();
-        }
-        assert!(r.take(1000, t2).is_err());
+        empty(&mut r, 1000, t1 + Duration::from_secs(60));
     }
 
     #[test]
     fn uids_are_apart_and_root_is_never_limited() {
         let mut r = RateLimiter::new(SMALL);
         let t0 = Instant::now();
-        for _ in 0..3 {
-            r.take(1000, t0).unwrap();
-        }
-        assert!(r.take(1000, t0).is_err());
+        empty(&mut r, 1000, t0);
         r.take(1001, t0).unwrap();
         for _ in 0..10_000 {
             r.take(0, t0).unwrap();
@@ -131,10 +129,8 @@ mod tests {
     fn the_table_is_bounded_without_forgetting_busy_uids() {
         let mut r = RateLimiter::new(SMALL);
         let t0 = Instant::now();
-        for _ in 0..3 {
-            r.take(1, t0).unwrap();
-            r.take(2, t0).unwrap();
-        }
+        empty(&mut r, 1, t0);
+        empty(&mut r, 2, t0);
         // Both buckets are empty: a third uid waits rather than wiping them.
         assert!(r.take(3, t0).is_err());
         assert!(r.take(1, t0).is_err(), "uid 1 still limited");
@@ -148,9 +144,7 @@ mod tests {
     fn a_clock_going_back_gives_nothing() {
         let mut r = RateLimiter::new(SMALL);
         let t1 = Instant::now() + Duration::from_secs(5);
-        for _ in 0..3 {
-            r.take(7, t1).unwrap();
-        }
+        empty(&mut r, 7, t1);
         assert!(r.take(7, t1 - Duration::from_secs(5)).is_err());
     }
 }
