@@ -138,6 +138,9 @@ pub struct State {
     limiter: Mutex<ratelimit::RateLimiter>,
     /// Refusals waiting to be answered.
     held_refusals: AtomicUsize,
+    /// Blocking work (argon2) of non-root callers runs one at a time, so it never takes more
+    /// than one of the blocking threads root's PIN checks need.
+    unprivileged_work: tokio::sync::Semaphore,
     pub rt: tokio::runtime::Handle,
     conn: OnceLock<zbus::Connection>,
     inflight: AtomicUsize,
@@ -181,6 +184,7 @@ impl State {
             uids: Mutex::new(HashMap::new()),
             limiter: Mutex::new(ratelimit::RateLimiter::new(ratelimit::DEFAULT)),
             held_refusals: AtomicUsize::new(0),
+            unprivileged_work: tokio::sync::Semaphore::new(1),
             rt,
             conn: OnceLock::new(),
             inflight: AtomicUsize::new(0),
@@ -426,6 +430,23 @@ impl State {
             .spawn_blocking(f)
             .await
             .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))
+    }
+
+    /// [`State::blocking`] for a caller of `uid`: one non-root caller's work at a time.
+    pub(crate) async fn blocking_as<T: Send + 'static>(
+        &self,
+        uid: u32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        if uid == 0 {
+            return self.blocking(f).await;
+        }
+        let _turn = self
+            .unprivileged_work
+            .acquire()
+            .await
+            .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))?;
+        self.blocking(f).await
     }
 
     // Handle table.
