@@ -401,7 +401,7 @@ fn an_unprivileged_flood_is_rate_limited_and_root_is_not() {
     let out = flood.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     // A burst of 20, then 10 a second: over 3 s at most about 50 answered, the rest refused
-    // (each refusal answered when the next call would be allowed).
+    // (each refusal answered a second later).
     let answered = figure(&report, "ok") + figure(&report, "other");
     assert!(figure(&report, "refused") > 0, "{report}");
     assert!(answered <= 20 + 10 * 4, "{report}");

@@ -6,6 +6,8 @@
 //! that errs or does not succeed is counted as fallen through.
 //!
 //! cargo build --workspace && cargo test -p behavior_tests --test daemon_load -- --ignored --nocapture
+//!
+//! `BEHAVIOR_FLOOD_THREADS=32` in front makes each flooder keep 32 calls in flight.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::net::UnixDatagram;
@@ -168,12 +170,23 @@ fn root_logins_alone_under_a_flood_and_with_syslog_stuck() {
         stop.store(true, Ordering::SeqCst);
     });
 
-    // Nobody reads the syslog socket any more: fill its queue, then log in.
-    let filler = UnixDatagram::unbound().unwrap();
-    filler.set_nonblocking(true).unwrap();
+    // Nobody reads the syslog socket any more: fill its queue, then log in. One sender's
+    // buffer may fill before the queue does, so senders are added until a new one cannot
+    // queue a single datagram.
+    let mut fillers = Vec::new();
     let mut queued = 0;
-    while filler.send_to(b"<86>filler", d.syslog.path()).is_ok() {
-        queued += 1;
+    loop {
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let mut sent = 0;
+        while filler.send_to(b"<86>filler", d.syslog.path()).is_ok() {
+            sent += 1;
+        }
+        fillers.push(filler);
+        queued += sent;
+        if sent == 0 || fillers.len() > 64 {
+            break;
+        }
     }
     println!("LOAD syslog socket full after {queued} datagrams");
     measure(

@@ -40,9 +40,10 @@ const ROOT_RESERVE: usize = 64;
 /// each records keys, and one user must not take every slot.
 const MAX_TRIALS: usize = 32;
 const MAX_TRIALS_PER_USER: usize = 2;
-/// Most refusals over the rate held back at once, and for how long each at most.
-const MAX_HELD_REFUSALS: usize = 1024;
-const MAX_REFUSAL_HOLD: Duration = Duration::from_secs(1);
+/// How long a refusal over the rate is held back before it is answered, and how many may be
+/// held at once (a few KiB each).
+const REFUSAL_HOLD: Duration = Duration::from_secs(1);
+const MAX_HELD_REFUSALS: usize = 8192;
 /// Bound of the caller uid cache (cleared when full).
 const MAX_CACHED_UIDS: usize = 4096;
 
@@ -300,15 +301,14 @@ impl State {
             .unwrap_or_else(|p| p.into_inner())
             .take(uid, Instant::now());
         if let Err(wait) = taken {
-            // The refusal is answered when the caller may call again: one that waits for its
-            // replies (most do) then calls at its allowed rate, instead of keeping the
-            // daemon's queue full of refusals ahead of root's calls. Held replies are
+            // The refusal is answered a second later: a caller that waits for its replies
+            // (most do) then makes one call a second per call in flight, instead of keeping
+            // the daemon's queue full of refusals ahead of root's calls. Held replies are
             // bounded; past that they are answered at once.
             if self.held_refusals.fetch_add(1, Ordering::SeqCst) < MAX_HELD_REFUSALS {
-                let hold = wait.min(MAX_REFUSAL_HOLD);
                 let _ = self
                     .rt
-                    .spawn(async move { tokio::time::sleep(hold).await })
+                    .spawn(async { tokio::time::sleep(REFUSAL_HOLD).await })
                     .await;
             }
             self.held_refusals.fetch_sub(1, Ordering::SeqCst);
