@@ -18,6 +18,7 @@ pub enum Event {
     PinUpdated,
     BehaviorSucceeded,
     BehaviorFailed,
+    PinSucceeded,
     PinFailed,
     LockedOut,
     SessionStepUp,
@@ -35,6 +36,7 @@ impl Event {
             Event::PinUpdated => "E_USER_PIN_UPDATED",
             Event::BehaviorSucceeded => "E_BEHAVIOR_AUTH_SUCCEEDED",
             Event::BehaviorFailed => "E_BEHAVIOR_AUTH_FAILED",
+            Event::PinSucceeded => "E_USER_PIN_SUCCEEDED",
             Event::PinFailed => "E_USER_PIN_FAILED",
             Event::LockedOut => "E_USER_LOCKED_OUT",
             Event::SessionStepUp => "E_SESSION_STEP_UP",
@@ -44,7 +46,7 @@ impl Event {
     }
 
     /// Every event name, for validating `behaviorctl events --name`.
-    pub const ALL: [Event; 12] = [
+    pub const ALL: [Event; 13] = [
         Event::BehaviorEnrolled,
         Event::BehaviorUnenrolled,
         Event::PinEnrolled,
@@ -52,6 +54,7 @@ impl Event {
         Event::PinUpdated,
         Event::BehaviorSucceeded,
         Event::BehaviorFailed,
+        Event::PinSucceeded,
         Event::PinFailed,
         Event::LockedOut,
         Event::SessionStepUp,
@@ -214,6 +217,6 @@ mod tests {
         let mut names: Vec<_> = Event::ALL.iter().map(|e| e.name()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), Event::ALL.len());
     }
 }

@@ -544,6 +544,28 @@ impl Tx<'_> {
         )
     }
 
+    /// `enrolled_at` of the user's template row, read inside the transaction (a pending
+    /// enrollment is committed only over the row its login began with).
+    pub fn template_enrolled_at(&self, user: &str) -> Result<Option<i64>> {
+        self.0
+            .query_row(
+                "SELECT enrolled_at FROM templates WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| corrupt_or_sql("templates", user, "reading a template", e))
+    }
+
+    /// Whether the user has a PIN, read inside the transaction.
+    pub fn has_pin(&self, user: &str) -> Result<bool> {
+        self.0
+            .query_row("SELECT 1 FROM pins WHERE user = ?1", [user], |_| Ok(()))
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(sql("reading a PIN"))
+    }
+
     /// Runs a statement on the rows of one key; true when it changed any.
     fn touch(&self, statement: &str, key: &str, context: &'static str) -> Result<bool> {
         let n = self.0.execute(statement, [key]).map_err(sql(context))?;

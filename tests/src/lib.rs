@@ -388,7 +388,8 @@ impl Daemon {
     }
 
     /// Enrolls `user` through `Auth1` (stage `enroll` expected) with `typings` in order, then
-    /// sets up `pin` if the daemon asks for one, and finishes; returns the `Finish` outcome.
+    /// sets up `pin` if the daemon asks for one, finishes and commits; returns the `Finish`
+    /// outcome.
     pub fn enroll(
         &self,
         user: &str,
@@ -423,7 +424,12 @@ impl Daemon {
             auth.enroll_pin(&b.handle, pin.expect("the daemon asks for a PIN"))
                 .unwrap();
         }
-        auth.finish(&b.handle).unwrap()
+        let outcome = auth.finish(&b.handle).unwrap();
+        // What an enrollment set up is stored only on the PAM module's word that the rest
+        // of the stack authenticated the user: here the test is that stack.
+        assert!(outcome.pending, "{outcome:?}");
+        auth.commit(&b.handle).unwrap();
+        outcome
     }
 
     /// Rows of the `events` table: (name, user, outcome, source), oldest first.

@@ -7,6 +7,8 @@
 
 pub mod admin;
 pub mod auth;
+mod pending;
+mod recent;
 pub mod test_input;
 pub mod user;
 
