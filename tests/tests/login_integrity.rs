@@ -173,8 +173,16 @@ fn finding_2_an_enrollment_is_stored_only_once_the_stack_authenticated_the_user(
         "the impostor's pattern was kept"
     );
     assert_eq!(count(&daemon, "pins"), 0, "the impostor's PIN was kept");
-    assert!(eventually_has_event(&daemon, "E_BEHAVIOR_AUTH_ENROLLED", "abandoned"));
-    assert!(eventually_has_event(&daemon, "E_USER_PIN_ENROLLED", "abandoned"));
+    assert!(eventually_has_event(
+        &daemon,
+        "E_BEHAVIOR_AUTH_ENROLLED",
+        "abandoned"
+    ));
+    assert!(eventually_has_event(
+        &daemon,
+        "E_USER_PIN_ENROLLED",
+        "abandoned"
+    ));
 
     // The next login still enrolls (nothing to verify against); this time the rest of the
     // stack authenticates the user, and setcred commits the enrollment.
@@ -417,4 +425,30 @@ fn finding_10_an_exact_replay_of_an_enrollment_typing_is_refused() {
     )
     .run();
     assert_eq!(code, PAM_AUTH_ERR);
+}
+
+#[test]
+fn finding_12_a_new_phrase_is_refused_while_users_are_enrolled_unless_forced() {
+    let bus = PrivateBus::start();
+    let daemon = Daemon::start(&bus, &config("behavior+pin", ""));
+    daemon.enroll(USER, &genuine()[..5], Some(PIN));
+    let out = daemon.ctl(&["set", "phrase", "a whole new phrase"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 user(s) enrolled") && err.contains("--force"),
+        "{err}"
+    );
+    let shown = String::from_utf8_lossy(&daemon.ctl(&["show", USER]).stdout).into_owned();
+    assert!(!shown.contains("re-enroll"), "{shown}");
+    // Forced: the pattern is marked for re-enrollment, and the next login enrolls again.
+    let out = daemon.ctl(&["set", "phrase", "a whole new phrase", "--force"]);
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&daemon.ctl(&["show", USER]).stdout).into_owned();
+    assert!(shown.contains("re-enroll"), "{shown}");
+    let conn = daemon.connect();
+    let auth = behavior_ipc::auth::AuthProxyBlocking::new(&conn).unwrap();
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    assert_eq!(b.stage, behavior_ipc::auth::Stage::Enroll, "{b:?}");
+    assert_eq!(b.phrase, "a whole new phrase");
 }

@@ -78,7 +78,13 @@ enum Command {
     /// Every setting, its value and where it comes from (default, file, override).
     Settings(Out),
     /// Override a setting at run time (kept in the database, wins over the file).
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+        /// Also where it makes enrolled users enroll again (a new `phrase`).
+        #[arg(long)]
+        force: bool,
+    },
     /// Drop a run-time override.
     Unset { key: String },
     /// The journeys in effect: rules and the default.
@@ -309,8 +315,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 .collect();
             print!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
         }
-        Command::Set { key, value } => {
-            admin(&conn)?.set(&key, &value).map_err(d)?;
+        Command::Set { key, value, force } => {
+            let admin = admin(&conn)?;
+            if force {
+                admin.set_forced(&key, &value).map_err(d)?;
+            } else {
+                admin.set(&key, &value).map_err(d)?;
+            }
             println!("{key} = {value}");
         }
         Command::Unset { key } => {
@@ -518,7 +529,11 @@ fn print_users(users: &[UserInfo]) {
             vec![
                 u.name.clone(),
                 u.uid.to_string(),
-                yes_no(u.enrolled),
+                if u.phrase_changed {
+                    "re-enroll".to_string()
+                } else {
+                    yes_no(u.enrolled)
+                },
                 format_time(u.enrolled_at_ms),
                 format_time(u.template_expires_ms),
                 yes_no(u.pin_set),

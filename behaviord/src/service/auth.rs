@@ -201,7 +201,10 @@ fn template_state(
         return Ok((None, None));
     };
     let expires = template_expiry(row.enrolled_at, config);
-    if expires != 0 && expires <= now {
+    // An expired template, or one of an earlier phrase (changed with `set --force`), is
+    // enrolled again, replacing that very row.
+    let stale = row.for_other_phrase(&matching::phrase_digest(&config.phrase));
+    if stale || (expires != 0 && expires <= now) {
         return Ok((None, Some(row.enrolled_at)));
     }
     let template = matching::from_json(&row.json).map_err(|reason| StoreError::Corrupt {
@@ -847,7 +850,7 @@ impl AuthObject {
             st.commit(|tx, audit| {
                 tx.reset_failures(user)?;
                 if let Some(json) = &s.adapted_template {
-                    tx.put_template(user, uid, json, audit.now, true)?;
+                    tx.put_template(user, uid, json, audit.now, None)?;
                 }
                 Ok(())
             })?;
@@ -856,6 +859,7 @@ impl AuthObject {
             user: user.clone(),
             uid,
             service: service.clone(),
+            phrase: matching::phrase_digest(&s.config.phrase),
             template: s.new_template.clone(),
             seen_template: s.seen_template,
             pin: s.new_pin.clone(),
@@ -905,7 +909,7 @@ impl AuthObject {
                 return Ok(false);
             }
             if let Some(json) = &e.template {
-                tx.put_template(&e.user, e.uid, json, audit.now, false)?;
+                tx.put_template(&e.user, e.uid, json, audit.now, Some(&e.phrase))?;
                 audit.log(
                     tx,
                     Event::BehaviorEnrolled,

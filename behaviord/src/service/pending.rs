@@ -26,6 +26,8 @@ pub(crate) struct Enrollment {
     pub user: String,
     pub uid: u32,
     pub service: String,
+    /// Digest of the phrase the template was enrolled for.
+    pub phrase: String,
     /// The template's JSON, when the typing pattern was enrolled.
     pub template: Option<String>,
     /// `enrolled_at` of the template row the login began with (`None`: no row). The new
@@ -125,6 +127,7 @@ mod tests {
             user: user.into(),
             uid: 1000,
             service: "login".into(),
+            phrase: "p1".into(),
             template: Some("{}".into()),
             seen_template: None,
             pin: None,
