@@ -11,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// The workspace root (the folder with the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -189,36 +191,110 @@ impl Drop for PrivateBus {
     }
 }
 
-/// A syslog socket for the daemon: datagrams sent to `path()` are collected as lines.
+/// A syslog socket for the daemon: datagrams sent to `path()` are collected as lines by a
+/// reader thread that drains the socket continuously, so the daemon never waits on it.
 /// Bound before the daemon starts (the syslog crate connects at once).
 pub struct SyslogSink {
-    socket: UnixDatagram,
     path: PathBuf,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// Kept open and never read (see [`SyslogSink::bind_unread`]).
+    _unread: Option<UnixDatagram>,
 }
 
 impl SyslogSink {
     pub fn bind(dir: &Path) -> SyslogSink {
+        let (path, socket) = SyslogSink::bind_socket(dir);
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, stopped) = (lines.clone(), stop.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while !stopped.load(Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    shared.0.lock().unwrap().push(line);
+                    shared.1.notify_all();
+                }
+            }
+        });
+        SyslogSink {
+            path,
+            lines,
+            stop,
+            reader: Some(reader),
+            _unread: None,
+        }
+    }
+
+    /// A syslog socket that is bound but never read, as behind a stuck journald: created
+    /// in a new network namespace, where `net.unix.max_dgram_qlen` is the kernel's default
+    /// of 10, so its queue fills after 10 datagrams and a blocking sender would wait
+    /// forever. Needs root (`unshare(CLONE_NEWNET)`), on this thread only.
+    pub fn bind_unread(dir: &Path) -> SyslogSink {
+        let dir = dir.to_path_buf();
+        let (path, socket) = std::thread::spawn(move || {
+            // SAFETY: unshare moves only this short-lived thread into a new namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET) failed (needs root): {}",
+                std::io::Error::last_os_error()
+            );
+            SyslogSink::bind_socket(&dir)
+        })
+        .join()
+        .unwrap();
+        SyslogSink {
+            path,
+            lines: Arc::default(),
+            stop: Arc::default(),
+            reader: None,
+            _unread: Some(socket),
+        }
+    }
+
+    fn bind_socket(dir: &Path) -> (PathBuf, UnixDatagram) {
         let path = dir.join("syslog.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        SyslogSink { socket, path }
+        (path, socket)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Every message received so far (waits up to 200 ms for the first).
+    /// Every line received since the last call, once 200 ms passed without a new one
+    /// (so it waits up to 200 ms for the first); at most 10 s under a steady stream.
     pub fn drain(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = self.socket.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let (lines, arrived) = &*self.lines;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut got = lines.lock().unwrap();
+        loop {
+            let before = got.len();
+            let (g, _) = arrived
+                .wait_timeout_while(got, Duration::from_millis(200), |l| l.len() == before)
+                .unwrap();
+            got = g;
+            if got.len() == before || Instant::now() >= give_up {
+                return std::mem::take(&mut *got);
+            }
         }
-        out
+    }
+}
+
+impl Drop for SyslogSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
@@ -240,9 +316,24 @@ impl Daemon {
     }
 
     pub fn start_with(bus: &PrivateBus, config: &str, test_input: bool) -> Daemon {
+        Daemon::start_with_sink(bus, config, test_input, SyslogSink::bind)
+    }
+
+    /// [`Daemon::start`] with a syslog socket that is never read
+    /// ([`SyslogSink::bind_unread`]).
+    pub fn start_with_unread_syslog(bus: &PrivateBus, config: &str) -> Daemon {
+        Daemon::start_with_sink(bus, config, true, SyslogSink::bind_unread)
+    }
+
+    fn start_with_sink(
+        bus: &PrivateBus,
+        config: &str,
+        test_input: bool,
+        sink: fn(&Path) -> SyslogSink,
+    ) -> Daemon {
         let dir = open_tempdir();
         std::fs::write(dir.path().join("behaviord.toml"), config).unwrap();
-        let syslog = SyslogSink::bind(dir.path());
+        let syslog = sink(dir.path());
         let mut d = Daemon {
             child: None,
             bus_address: bus.address().to_string(),
