@@ -46,6 +46,79 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `cmd` with its output captured, as `Command::output` does, but kills it and fails
+/// the test, naming `what` and showing the output so far, when it runs longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> std::process::Output {
+    output_with_input(cmd, None, limit, what)
+}
+
+/// [`output_within`] with `input` written to the child's standard input (then closed).
+pub fn output_with_input(
+    cmd: &mut Command,
+    input: Option<&str>,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so that a deadline kills what it started too (qemu under
+    // the VM script), not only the script.
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = input {
+        // Small inputs fit in the pipe; a child that never reads cannot block this.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    drop(stdin);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kill of the process group we created for this child.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            let grab = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+                let buf = rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+                String::from_utf8_lossy(&buf).into_owned()
+            };
+            let (out, err) = (grab(stdout), grab(stderr));
+            panic!("{what} did not finish within {limit:?} and was killed\n--- stdout:\n{out}\n--- stderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.recv().unwrap_or_default(),
+        stderr: stderr.recv().unwrap_or_default(),
+    }
+}
+
+/// How long one run of the test VM may take: a boot under software emulation took 6 to
+/// 10 s, a probe with a daemon inside under a minute; a loaded 2-core machine, more.
+const VM_LIMIT: Duration = Duration::from_secs(600);
+
+/// How long one `behaviorctl` run may take (the slowest, `evaluate`, takes seconds).
+const CTL_LIMIT: Duration = Duration::from_secs(60);
+
 /// Boots the test VM (`tests/vm/run.sh`: Debian's kernel under qemu, uinput available) with
 /// `args` run inside, and asserts that the probe reported each of `cases` as
 /// `VMTEST case NAME ok`, then `VMTEST ALL OK`, and exited 0. Fails, never skips, when the VM
@@ -54,10 +127,11 @@ pub fn built(name: &str) -> PathBuf {
 pub fn run_vm_probe(args: &[String], cases: &[&str]) {
     let script = workspace_root().join("tests/vm/run.sh");
     let started = std::time::Instant::now();
-    let out = Command::new(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let out = output_within(
+        Command::new(&script).args(args),
+        VM_LIMIT,
+        &format!("the test VM ({})", script.display()),
+    );
     let wall = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -96,6 +170,9 @@ pub fn open_tempdir() -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
+
+/// How long dbus-daemon may take to print its address (it takes milliseconds).
+const BUS_LIMIT: Duration = Duration::from_secs(20);
 
 /// A private system bus: a real `dbus-daemon` whose configuration includes the project's
 /// own policy file from `etc/dbus-1/system.d/`, so the shipped policy is what is tested.
@@ -150,18 +227,29 @@ impl PrivateBus {
                 format!("unix:path={}", socket.display()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("dbus-daemon must be installed (Debian package dbus)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        pass_on_stderr(child.stderr.take().unwrap());
+        // Read in a thread so that a dbus-daemon that never prints is killed, not waited on.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let Ok(line) = rx.recv_timeout(BUS_LIMIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dbus-daemon did not print its address within {BUS_LIMIT:?} and was killed");
+        };
         let address = line.trim().to_string();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
+        if !address.starts_with("unix:") {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("dbus-daemon printed {address:?} instead of its address ({status:?})");
+        }
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
         PrivateBus {
             child,
@@ -177,11 +265,23 @@ impl PrivateBus {
 
     /// A zbus connection to this bus as the test process (root in CI).
     pub fn connect(&self) -> zbus::blocking::Connection {
-        zbus::blocking::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .unwrap()
+        connect_to(&self.address)
     }
+}
+
+/// dbus-daemon, root without CAP_SYS_RESOURCE (a container), warns at every start that it
+/// cannot raise its fd limit to 65536; harmless for a test bus, so not passed on.
+const BUS_NOISE: &str = "Failed to set fd limit";
+
+/// Passes dbus-daemon's standard error on to the test's, without [`BUS_NOISE`].
+fn pass_on_stderr(stderr: std::process::ChildStderr) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !line.contains(BUS_NOISE) {
+                eprintln!("{line}");
+            }
+        }
+    });
 }
 
 impl Drop for PrivateBus {
@@ -392,13 +492,15 @@ impl Daemon {
     /// ready). Checking the owner's pid matters after a kill -9: the bus may still list the
     /// dead process as the owner for a moment.
     pub fn wait_ready(&mut self) {
+        let limit = Duration::from_secs(20);
         let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
             .unwrap()
+            .method_timeout(limit)
             .build()
             .unwrap();
         let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
         let name = zbus::names::BusName::try_from(behavior_ipc::BUS_NAME).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         loop {
             let pid = self.child.as_ref().unwrap().id();
             if dbus.get_connection_unix_process_id(name.clone()).ok() == Some(pid) {
@@ -407,10 +509,10 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("behaviord exited before serving: {status}");
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "behaviord did not take its bus name within 20 s"
-            );
+            if Instant::now() >= deadline {
+                self.kill9();
+                panic!("behaviord did not take its bus name within {limit:?} and was killed");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -460,10 +562,7 @@ impl Daemon {
 
     /// A connection to the bus as the test process (root).
     pub fn connect(&self) -> zbus::blocking::Connection {
-        zbus::blocking::connection::Builder::address(self.bus_address.as_str())
-            .unwrap()
-            .build()
-            .unwrap()
+        connect_to(&self.bus_address)
     }
 
     /// Injects one recorded typing through `org.behaviord.Test1` (the daemon must run with
@@ -554,19 +653,24 @@ impl Daemon {
     }
 }
 
+/// How long a test's D-Bus call may wait for its reply before it fails (the daemon's
+/// slowest, a PIN check, takes well under a second).
+const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connection whose method calls fail with a timeout after [`CALL_LIMIT`] instead of
+/// waiting forever on a hung daemon.
+fn connect_to(address: &str) -> zbus::blocking::Connection {
+    zbus::blocking::connection::Builder::address(address)
+        .unwrap()
+        .method_timeout(CALL_LIMIT)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot connect to the bus at {address}: {e}"))
+}
+
 fn run_with_stdin(mut cmd: Command, bus: &str, stdin: Option<&str>) -> std::process::Output {
-    use std::io::Write;
-    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus);
+    let what = format!("{cmd:?}");
+    output_with_input(&mut cmd, stdin, CTL_LIMIT, &what)
 }
 
 impl Drop for Daemon {
@@ -668,6 +772,28 @@ mod tests {
             .send_to(b"<86>behaviord: hello", sink.path())
             .unwrap();
         assert_eq!(sink.drain(), vec!["<86>behaviord: hello".to_string()]);
+    }
+
+    #[test]
+    #[should_panic(expected = "a stuck sleep did not finish within 200ms and was killed")]
+    fn a_command_past_its_deadline_is_killed_and_named() {
+        output_within(
+            Command::new("sleep").arg("30"),
+            Duration::from_millis(200),
+            "a stuck sleep",
+        );
+    }
+
+    #[test]
+    fn a_command_within_its_deadline_gives_its_output() {
+        let out = output_with_input(
+            &mut Command::new("cat"),
+            Some("typed"),
+            Duration::from_secs(20),
+            "cat",
+        );
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"typed");
     }
 
     fn nix_is_root() -> bool {

@@ -12,10 +12,17 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use behavior_tests::{build_dir, built, workspace_root};
+use behavior_tests::{build_dir, built, output_within, workspace_root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Deadlines for the commands below, so that a hung one is killed and named: a package
+/// build or a lint takes seconds; a throwaway root with systemd booted in it, or
+/// install.sh's build, minutes on a loaded 2-core machine.
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+const ROOT_LIMIT: Duration = Duration::from_secs(900);
 
 const MAN_PAGES: [&str; 4] = [
     "behaviorctl.1",
@@ -25,9 +32,8 @@ const MAN_PAGES: [&str; 4] = [
 ];
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let what = format!("{cmd:?}");
+    let out = output_within(cmd, COMMAND_LIMIT, &what);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -233,11 +239,13 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     );
 
     // Debian policy, as lintian sees it: no errors, no warnings.
-    let out = Command::new("lintian")
-        .args(["--tag-display-limit", "0"])
-        .arg(&deb)
-        .output()
-        .expect("lintian is needed (scripts/deps.sh --test installs it)");
+    let out = output_within(
+        Command::new("lintian")
+            .args(["--tag-display-limit", "0"])
+            .arg(&deb),
+        COMMAND_LIMIT,
+        "lintian (scripts/deps.sh --test installs it)",
+    );
     let report = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = report
         .lines()
@@ -460,7 +468,12 @@ fn systemd_root(dirs: &[PathBuf], results: &Path, command: &[&str]) -> Output {
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg(results).args(command).output().unwrap()
+    cmd.arg(results).args(command);
+    output_within(
+        &mut cmd,
+        ROOT_LIMIT,
+        &format!("systemd-root.sh {command:?}"),
+    )
 }
 
 fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
@@ -468,7 +481,12 @@ fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg("--").args(command).output().unwrap()
+    cmd.arg("--").args(command);
+    output_within(
+        &mut cmd,
+        ROOT_LIMIT,
+        &format!("throwaway-root.sh {command:?}"),
+    )
 }
 
 #[test]
@@ -696,10 +714,16 @@ fn try_script_runs_the_daemon_on_a_private_bus() {
         return;
     }
     built("behaviord");
-    let out = Command::new(workspace_root().join("scripts/try.sh"))
-        .args(["--", "behaviorctl", "status", "--json"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(workspace_root().join("scripts/try.sh")).args([
+            "--",
+            "behaviorctl",
+            "status",
+            "--json",
+        ]),
+        COMMAND_LIMIT,
+        "scripts/try.sh -- behaviorctl status --json",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "try.sh:\n{log}");
