@@ -4,7 +4,8 @@
 #   --build   Debian packages to build and package it (root, or prints the apt-get command)
 #   --test    those plus the packages the test suite uses
 #   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
-#             missing or older than the workspace's rust-version; no root needed
+#             missing or older than the workspace's rust-version, and the test runner
+#             cargo-nextest when missing; no root needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Services and `env -i` may run without HOME; rustup and cargo live under it.
@@ -43,11 +44,19 @@ ensure_rust() {
         | sh -s -- -y --profile minimal --default-toolchain stable -c clippy -c rustfmt >&2
 }
 
+# The test runner of scripts/test.sh (per-test deadlines, no retries).
+ensure_nextest() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    cargo nextest --version >/dev/null 2>&1 && return 0
+    echo "behaviord: installing the test runner cargo-nextest into $HOME/.cargo/bin" >&2
+    cargo install --locked cargo-nextest >&2
+}
+
 want=("${build_pkgs[@]}")
 case "${1:---build}" in
   --build) ;;
   --test) want+=("${test_pkgs[@]}") ;;
-  --rust) ensure_rust; exit 0 ;;
+  --rust) ensure_rust; ensure_nextest; exit 0 ;;
   *) echo "usage: $0 [--build|--test|--rust]" >&2; exit 2 ;;
 esac
 
