@@ -2,7 +2,8 @@
 # Installs what behaviord needs, on Debian 12 / Ubuntu. Idempotent: asks only for what is
 # missing.
 #   --build   Debian packages to build and package it (root, or prints the apt-get command)
-#   --test    those plus the packages the test suite uses
+#   --test    those plus the packages the test suite uses, and the test VM's kernel: Debian's
+#             linux-image-6.1 package (about 70 MB) into target/vm-cache, once
 #   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
 #             missing or older than the workspace's rust-version, and the test runner
 #             cargo-nextest when missing; no root needed
@@ -53,9 +54,10 @@ ensure_nextest() {
 }
 
 want=("${build_pkgs[@]}")
+vm_kernel=false
 case "${1:---build}" in
   --build) ;;
-  --test) want+=("${test_pkgs[@]}") ;;
+  --test) want+=("${test_pkgs[@]}"); vm_kernel=true ;;
   --rust) ensure_rust; ensure_nextest; exit 0 ;;
   *) echo "usage: $0 [--build|--test|--rust]" >&2; exit 2 ;;
 esac
@@ -64,13 +66,24 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "behaviord: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "behaviord: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "behaviord: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # apt's and debconf's chatter ("delaying package configuration, since apt-utils is not
+  # installed") is shown only when something fails.
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "behaviord: installing ${missing[*]} failed (apt's output above)" >&2
+    exit 1
+  fi
 fi
-echo "behaviord: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The tests run offline: the VM's kernel is fetched now, when missing.
+if $vm_kernel; then
+  tests/vm/run.sh --fetch
+fi
