@@ -4,7 +4,8 @@
 //! machine (`packaging/test/throwaway-root.sh`), and the same under a real systemd booted in
 //! such a copy (`packaging/test/systemd-root.sh`: the hardened unit, its sandbox, bus
 //! activation, pamtester through an installed service file). Nothing here installs anything
-//! on the host.
+//! on the host, and the throwaway roots start without behaviord whether or not the host has
+//! it installed or running (`package_free` in packaging/test/overlay.sh).
 //!
 //! Needs `cargo build --workspace` first (scripts/test.sh does it): the package is built from
 //! the debug binaries.
