@@ -45,10 +45,10 @@ if [ -d /run/systemd/system ]; then
 else
     cat >&2 <<'EOF'
 behaviord: installed. systemd is not running here (a container?), so nothing started the
-daemon. Start the system bus, if it is not running, and the daemon by hand, as root:
+daemon. Start it by hand, as root (it starts the system bus too when that is not
+answering; stop and restart work the same way):
 
-    [ -S /run/dbus/system_bus_socket ] || { mkdir -p /run/dbus && dbus-daemon --system --fork; }
-    /usr/sbin/behaviord &
+    /usr/lib/behaviord/daemon.sh start
 
 EOF
 fi

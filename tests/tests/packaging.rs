@@ -115,6 +115,7 @@ fn expected_files() -> BTreeMap<String, &'static str> {
     let mut files: BTreeMap<String, &'static str> = [
         ("usr/sbin/behaviord", "-rwxr-xr-x"),
         ("usr/bin/behaviorctl", "-rwxr-xr-x"),
+        ("usr/lib/behaviord/daemon.sh", "-rwxr-xr-x"),
         (
             format!("lib/{ma}/security/pam_behavior.so").as_str(),
             "-rw-r--r--",
@@ -530,8 +531,18 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         return;
     }
     let root = workspace_root();
+    // Then the README's way to start, restart and stop by hand, over the stale pid file and
+    // socket a dead system bus leaves behind; the bus it started is stopped at the end, so
+    // nothing outlives the throwaway root.
     let script = format!(
-        "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord",
+        "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord \
+         && [ \"$(stat -c %a /var/lib/behaviord)\" = 700 ] \
+         && mkdir -p /run/dbus && echo 999999 > /run/dbus/pid \
+         && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"/run/dbus/system_bus_socket\")' \
+         && /usr/lib/behaviord/daemon.sh start && behaviorctl status >/dev/null \
+         && /usr/lib/behaviord/daemon.sh start && /usr/lib/behaviord/daemon.sh restart \
+         && behaviorctl status >/dev/null && /usr/lib/behaviord/daemon.sh stop \
+         && ! /usr/lib/behaviord/daemon.sh status && kill \"$(cat /run/dbus/pid)\"",
         root.display()
     );
     let out = throwaway_root(&checkout_and_toolchain(), &["sh", "-c", &script]);
@@ -543,9 +554,21 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
     );
     assert_eq!(stdout.trim(), "ii", "package status after install.sh");
     assert!(
-        stderr.contains("systemd is not running") && stderr.contains("/usr/sbin/behaviord &"),
+        stderr.contains("systemd is not running")
+            && stderr.contains("/usr/lib/behaviord/daemon.sh start"),
         "install.sh does not say how to start the daemon by hand:\n{stderr}"
     );
+    for said in [
+        "behaviord: running (pid",
+        "behaviord: already running",
+        "behaviord: stopped",
+        "behaviord: not running",
+    ] {
+        assert!(
+            stderr.contains(said),
+            "daemon.sh did not say {said:?}:\n{stderr}"
+        );
+    }
 }
 
 /// The pam.d lines of the README block after `marker`.
