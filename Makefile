@@ -1,6 +1,6 @@
 # behaviord: build, install, package.
 #
-#   make build                      cargo build --release --workspace
+#   make build                      cargo build --release of the shipped crates
 #   make install [DESTDIR=/tmp/try] install the built files (as root for the live system)
 #   make uninstall                  remove them again; keeps /var/lib/behaviord and the config
 #   make deb                        target/debian/behaviord_<version>_<arch>.deb
@@ -36,8 +36,9 @@ MAN8  := packaging/man/behaviord.8 packaging/man/pam_behavior.8
 
 .PHONY: build install uninstall deb test
 
+# Only what is shipped (the daemon, behaviorctl, the PAM module): not the test harness.
 build:
-	$(CARGO) build --locked --workspace $(if $(filter release,$(PROFILE)),--release,)
+	$(CARGO) build --locked -p behaviord -p pam_behavior $(if $(filter release,$(PROFILE)),--release,)
 
 # Installs what `make build` produced; it does not build, so `sudo make install` never runs
 # cargo as root.

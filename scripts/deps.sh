@@ -2,6 +2,7 @@
 # Installs what behaviord needs, on Debian 12 / Ubuntu. Idempotent: asks only for what is
 # missing.
 #   --build   Debian packages to build and package it (root, or prints the apt-get command)
+#   --install those plus pamtester, which the README's first try uses (scripts/install.sh)
 #   --test    those plus the packages the test suite uses, and the test VM's kernel: Debian's
 #             linux-image-6.1 package (about 70 MB) into target/vm-cache, once
 #   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
@@ -57,9 +58,10 @@ want=("${build_pkgs[@]}")
 vm_kernel=false
 case "${1:---build}" in
   --build) ;;
+  --install) want+=(pamtester) ;;
   --test) want+=("${test_pkgs[@]}"); vm_kernel=true ;;
   --rust) ensure_rust; ensure_nextest; exit 0 ;;
-  *) echo "usage: $0 [--build|--test|--rust]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--build|--install|--test|--rust]" >&2; exit 2 ;;
 esac
 
 missing=()

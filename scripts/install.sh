@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command: installs the build dependencies, builds behaviord, packages it
-# as a .deb, installs the package and starts the daemon. Debian 12 / Ubuntu.
+# The README's first command: installs the build dependencies (and pamtester, for the
+# README's first try), builds behaviord, packages it as a .deb, installs the package and
+# starts the daemon. Debian 12 / Ubuntu.
 #
 # Run it as yourself (the root steps go through sudo) or as root. PROFILE=debug builds a debug
 # build instead of the release one (for trying the script quickly).
@@ -21,7 +22,7 @@ else
     exit 1
 fi
 
-as_root scripts/deps.sh --build
+as_root scripts/deps.sh --install
 scripts/deps.sh --rust
 export PATH="$HOME/.cargo/bin:$PATH"
 
