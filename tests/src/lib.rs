@@ -160,6 +160,12 @@ pub fn run_vm_probe(args: &[String], cases: &[&str]) {
     );
 }
 
+/// The tests run as root (CI); some parts need it (namespaces, the daemon's bus name).
+pub fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
 /// A temporary directory that unprivileged users can enter (mode 0755), for sockets and
 /// state that a `setpriv --reuid=nobody` process must reach.
 pub fn open_tempdir() -> tempfile::TempDir {
@@ -758,7 +764,7 @@ mod tests {
             .iter()
             .any(|n| n.as_str() == "org.freedesktop.DBus"));
         // Root may own the daemon's name under the shipped policy.
-        if nix_is_root() {
+        if is_root() {
             conn.request_name("org.behaviord.Behavior1").unwrap();
         }
     }
@@ -794,10 +800,5 @@ mod tests {
         );
         assert!(out.status.success());
         assert_eq!(out.stdout, b"typed");
-    }
-
-    fn nix_is_root() -> bool {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        unsafe { libc::getuid() == 0 }
     }
 }

@@ -8,15 +8,10 @@ use std::time::{Duration, Instant};
 
 use behavior_ipc::admin::AdminProxyBlocking;
 use behavior_ipc::auth::{AuthProxyBlocking, Stage};
-use behavior_tests::{Daemon, PrivateBus, FIXTURE_PHRASE};
+use behavior_tests::{is_root, Daemon, PrivateBus, FIXTURE_PHRASE};
 
 /// Well above anything the calls below need, far below "hangs forever".
 const PROMPT: Duration = Duration::from_secs(2);
-
-fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() == 0 }
-}
 
 /// Runs `f`, failing when it took longer than [`PROMPT`].
 #[track_caller]

@@ -13,7 +13,7 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use behavior_tests::{build_dir, built, output_within, workspace_root};
+use behavior_tests::{build_dir, built, is_root, output_within, workspace_root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -54,11 +54,6 @@ fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() == 0 }
 }
 
 fn multiarch() -> String {
@@ -607,6 +602,8 @@ fn stack_accepts(lines: &[String], code: &str, password_ok: bool, dir: &Path) ->
         .map(|l| l + "\n")
         .collect();
     std::fs::write(dir.join("behavior-doc"), service).unwrap();
+    // pam_wrapper wants the fallback service too ("no default config other" otherwise).
+    std::fs::write(dir.join("other"), "auth required pam_deny.so\n").unwrap();
     Command::new("pamtester")
         .args(["behavior-doc", "alice", "authenticate"])
         .env("LD_PRELOAD", "libpam_wrapper.so")
