@@ -5,6 +5,7 @@
 #   --install those plus pamtester, which the README's first try uses (scripts/install.sh)
 #   --test    those plus the packages the test suite uses, and the test VM's kernel: Debian's
 #             linux-image-6.1 package (about 70 MB) into target/vm-cache, once
+#   --deb F   installs the package file F with apt-get (and what it depends on); root
 #   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
 #             missing or older than the workspace's rust-version, and the test runner
 #             cargo-nextest when missing; no root needed
@@ -54,6 +55,22 @@ ensure_nextest() {
     cargo install --locked cargo-nextest >&2
 }
 
+# Runs apt-get (as root) with its and debconf's chatter ("delaying package configuration,
+# since apt-utils is not installed") kept back, shown only when it fails.
+apt_quietly() {  # what command...
+    local what=$1 log
+    shift
+    export DEBIAN_FRONTEND=noninteractive
+    log=$(mktemp)
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "behaviord: $what failed (apt's output above)" >&2
+        exit 1
+    fi
+    rm -f "$log"
+}
+
 want=("${build_pkgs[@]}")
 vm_kernel=false
 case "${1:---build}" in
@@ -61,7 +78,11 @@ case "${1:---build}" in
   --install) want+=(pamtester) ;;
   --test) want+=("${test_pkgs[@]}"); vm_kernel=true ;;
   --rust) ensure_rust; ensure_nextest; exit 0 ;;
-  *) echo "usage: $0 [--build|--install|--test|--rust]" >&2; exit 2 ;;
+  --deb)
+    [ -f "${2:-}" ] || { echo "usage: $0 --deb FILE.deb" >&2; exit 2; }
+    apt_quietly "installing $2" apt-get install -y -q --reinstall --no-install-recommends "$(realpath "$2")"
+    exit 0 ;;
+  *) echo "usage: $0 [--build|--install|--test|--rust|--deb FILE]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -74,16 +95,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   echo "behaviord: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  # apt's and debconf's chatter ("delaying package configuration, since apt-utils is not
-  # installed") is shown only when something fails.
-  log=$(mktemp)
-  trap 'rm -f "$log"' EXIT
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "behaviord: installing ${missing[*]} failed (apt's output above)" >&2
-    exit 1
-  fi
+  apt_quietly "apt-get update" apt-get update -qq
+  apt_quietly "installing ${missing[*]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # The tests run offline: the VM's kernel is fetched now, when missing.
 if $vm_kernel; then

@@ -32,8 +32,8 @@ make --no-print-directory build PROFILE="$profile" >&2
 deb=$(make --no-print-directory deb PROFILE="$profile" | tail -n1)
 say "installing $deb"
 # apt-get rather than dpkg -i: it also installs what the package depends on (the system bus).
-as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --reinstall --no-install-recommends "$deb" >/dev/null
+# Its messages are kept back unless it fails; whether the daemon runs is said below.
+as_root scripts/deps.sh --deb "$deb"
 
 if [ -d /run/systemd/system ]; then
     # The package's postinst enabled and started the unit.
