@@ -6,9 +6,9 @@
 #   --test    those plus the packages the test suite uses, and the test VM's kernel: Debian's
 #             linux-image-6.1 package (about 70 MB) into target/vm-cache, once
 #   --deb F   installs the package file F with apt-get (and what it depends on); root
-#   --rust    a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo` is
-#             missing or older than the workspace's rust-version, and the test runner
-#             cargo-nextest when missing; no root needed
+#   --toolchain  a Rust toolchain for the calling user (rustup into ~/.cargo) when `cargo`
+#             is missing or older than the workspace's rust-version; no root needed
+#   --rust    that toolchain and the test runner cargo-nextest (cargo install) when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Services and `env -i` may run without HOME; rustup and cargo live under it.
@@ -77,12 +77,13 @@ case "${1:---build}" in
   --build) ;;
   --install) want+=(pamtester) ;;
   --test) want+=("${test_pkgs[@]}"); vm_kernel=true ;;
+  --toolchain) ensure_rust; exit 0 ;;
   --rust) ensure_rust; ensure_nextest; exit 0 ;;
   --deb)
     [ -f "${2:-}" ] || { echo "usage: $0 --deb FILE.deb" >&2; exit 2; }
     apt_quietly "installing $2" apt-get install -y -q --reinstall --no-install-recommends "$(realpath "$2")"
     exit 0 ;;
-  *) echo "usage: $0 [--build|--install|--test|--rust|--deb FILE]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--build|--install|--test|--toolchain|--rust|--deb FILE]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -23,7 +23,7 @@ else
 fi
 
 as_root scripts/deps.sh --install
-scripts/deps.sh --rust
+scripts/deps.sh --toolchain
 export PATH="$HOME/.cargo/bin:$PATH"
 
 profile=${PROFILE:-release}
