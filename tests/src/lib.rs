@@ -105,10 +105,16 @@ pub fn output_with_input(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    // A process it left behind may hold the pipes open: that is a hang too.
+    let rest = |rx: std::sync::mpsc::Receiver<Vec<u8>>, which: &str| {
+        rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+            panic!("{what} exited ({status}) but something it started still holds its {which} open")
+        })
+    };
     std::process::Output {
         status,
-        stdout: stdout.recv().unwrap_or_default(),
-        stderr: stderr.recv().unwrap_or_default(),
+        stdout: rest(stdout, "stdout"),
+        stderr: rest(stderr, "stderr"),
     }
 }
 
