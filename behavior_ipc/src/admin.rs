@@ -28,6 +28,11 @@ pub struct Status {
     pub test_input: bool,
     /// Keyboards being read (0 with `--test-input`).
     pub keyboards: u32,
+    /// Syslog was reached at start and took the last line (the database has every event
+    /// either way).
+    pub syslog_connected: bool,
+    /// Syslog lines lost since start: queue full behind a slow or stuck reader, or refused.
+    pub syslog_dropped: u64,
     /// Sessions under continuous authentication.
     pub sessions: Vec<MonitoredSession>,
 }

@@ -304,6 +304,8 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     let drained = state.drain(Duration::from_secs(10)).await;
     let _ = conn.release_name(BUS_NAME).await;
     state.syslog.info("behaviord stopped");
+    // The writer thread may be behind; give it a moment, never more (syslog may be stuck).
+    state.syslog.flush(Duration::from_millis(500));
     if !drained {
         return Err("calls still in progress after 10 s at shutdown".into());
     }

@@ -164,6 +164,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 ],
                 vec!["test input".into(), yes_no(s.test_input)],
                 vec!["keyboards".into(), s.keyboards.to_string()],
+                vec!["syslog connected".into(), yes_no(s.syslog_connected)],
+                vec!["syslog lines dropped".into(), s.syslog_dropped.to_string()],
                 vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
             print!("{}", table(&["STATUS", "VALUE"], &rows));

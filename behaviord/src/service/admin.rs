@@ -171,6 +171,8 @@ impl AdminObject {
             active_handles: st.active_sessions() as u32,
             test_input: st.test_input,
             keyboards: st.keyboards() as u32,
+            syslog_connected: st.syslog.connected(),
+            syslog_dropped: st.syslog.dropped(),
             sessions: st
                 .monitored_sessions()
                 .into_iter()
