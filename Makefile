@@ -1,6 +1,6 @@
 # behaviord: build, install, package.
 #
-#   make build                      cargo build --release --workspace
+#   make build                      cargo build --release of the shipped crates
 #   make install [DESTDIR=/tmp/try] install the built files (as root for the live system)
 #   make uninstall                  remove them again; keeps /var/lib/behaviord and the config
 #   make deb                        target/debian/behaviord_<version>_<arch>.deb
@@ -21,6 +21,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share
 MANDIR     ?= $(DATADIR)/man
 DOCDIR     ?= $(DATADIR)/doc/behaviord
+HELPERDIR  ?= $(PREFIX)/lib/behaviord
 PAMDIR     ?= /lib/$(MULTIARCH)/security
 UNITDIR    ?= /lib/systemd/system
 SYSCONFDIR ?= /etc
@@ -35,8 +36,9 @@ MAN8  := packaging/man/behaviord.8 packaging/man/pam_behavior.8
 
 .PHONY: build install uninstall deb test
 
+# Only what is shipped (the daemon, behaviorctl, the PAM module): not the test harness.
 build:
-	$(CARGO) build --locked --workspace $(if $(filter release,$(PROFILE)),--release,)
+	$(CARGO) build --locked -p behaviord -p pam_behavior $(if $(filter release,$(PROFILE)),--release,)
 
 # Installs what `make build` produced; it does not build, so `sudo make install` never runs
 # cargo as root.
@@ -47,8 +49,11 @@ install:
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) \
 	  $(DESTDIR)$(DBUSDIR)/system.d $(DESTDIR)$(DBUSDIR)/system-services \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/pam-configs $(DESTDIR)$(DOCDIR) \
-	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(HELPERDIR)
 	install -m 0755 $(BUILT)/behaviord $(DESTDIR)$(SBINDIR)/behaviord
+	sed 's|@SBINDIR@|$(SBINDIR)|g' scripts/daemon.sh > $(DESTDIR)$(HELPERDIR)/daemon.sh
+	chmod 0755 $(DESTDIR)$(HELPERDIR)/daemon.sh
 	install -m 0755 $(BUILT)/behaviorctl $(DESTDIR)$(BINDIR)/behaviorctl
 	install -m 0644 $(BUILT)/libpam_behavior.so $(DESTDIR)$(PAMDIR)/pam_behavior.so
 	install -m 0644 etc/dbus-1/system.d/org.behaviord.Behavior1.conf $(DESTDIR)$(DBUSDIR)/system.d/
@@ -80,12 +85,13 @@ install:
 	fi
 	@# On the live system: make the bus policy and the unit known; starting is the admin's call.
 	@if [ -z "$(DESTDIR)" ]; then \
+	  install -d -m 0700 /var/lib/behaviord; \
 	  if [ -S /run/dbus/system_bus_socket ]; then \
 	    dbus-send --system --type=method_call --dest=org.freedesktop.DBus / \
 	      org.freedesktop.DBus.ReloadConfig || true; fi; \
 	  if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
 	    echo "make install: start it with: systemctl enable --now behaviord"; \
-	  else echo "make install: start it with: $(SBINDIR)/behaviord &"; fi; \
+	  else echo "make install: start it with: $(HELPERDIR)/daemon.sh start"; fi; \
 	fi
 
 # Leaves /var/lib/behaviord (templates, PINs, events) and /etc/behaviord (the admin's policy).
@@ -98,6 +104,7 @@ uninstall:
 	    pam-auth-update --package --remove behavior; fi; \
 	fi
 	rm -f $(DESTDIR)$(SBINDIR)/behaviord $(DESTDIR)$(BINDIR)/behaviorctl \
+	  $(DESTDIR)$(HELPERDIR)/daemon.sh \
 	  $(DESTDIR)$(PAMDIR)/pam_behavior.so \
 	  $(DESTDIR)$(DBUSDIR)/system.d/org.behaviord.Behavior1.conf \
 	  $(DESTDIR)$(DBUSDIR)/system-services/org.behaviord.Behavior1.service \
@@ -106,6 +113,7 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man1/behaviorctl.1.gz $(DESTDIR)$(MANDIR)/man5/behaviord.toml.5.gz \
 	  $(DESTDIR)$(MANDIR)/man8/behaviord.8.gz $(DESTDIR)$(MANDIR)/man8/pam_behavior.8.gz
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rmdir $(DESTDIR)$(HELPERDIR) 2>/dev/null || true
 	@echo "make uninstall: kept $(DESTDIR)/var/lib/behaviord and $(DESTDIR)$(SYSCONFDIR)/behaviord"
 
 deb:

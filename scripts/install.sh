@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command: installs the build dependencies, builds behaviord, packages it
-# as a .deb, installs the package and starts the daemon. Debian 12 / Ubuntu.
+# The README's first command: installs the build dependencies (and pamtester, for the
+# README's first try), builds behaviord, packages it as a .deb, installs the package and
+# starts the daemon. Debian 12 / Ubuntu.
 #
 # Run it as yourself (the root steps go through sudo) or as root. PROFILE=debug builds a debug
 # build instead of the release one (for trying the script quickly).
@@ -21,8 +22,8 @@ else
     exit 1
 fi
 
-as_root scripts/deps.sh --build
-scripts/deps.sh --rust
+as_root scripts/deps.sh --install
+scripts/deps.sh --toolchain
 export PATH="$HOME/.cargo/bin:$PATH"
 
 profile=${PROFILE:-release}
@@ -31,8 +32,8 @@ make --no-print-directory build PROFILE="$profile" >&2
 deb=$(make --no-print-directory deb PROFILE="$profile" | tail -n1)
 say "installing $deb"
 # apt-get rather than dpkg -i: it also installs what the package depends on (the system bus).
-as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --reinstall --no-install-recommends "$deb" >/dev/null
+# Its messages are kept back unless it fails; whether the daemon runs is said below.
+as_root scripts/deps.sh --deb "$deb"
 
 if [ -d /run/systemd/system ]; then
     # The package's postinst enabled and started the unit.
@@ -45,10 +46,10 @@ if [ -d /run/systemd/system ]; then
 else
     cat >&2 <<'EOF'
 behaviord: installed. systemd is not running here (a container?), so nothing started the
-daemon. Start the system bus, if it is not running, and the daemon by hand, as root:
+daemon. Start it by hand, as root (it starts the system bus too when that is not
+answering; stop and restart work the same way):
 
-    [ -S /run/dbus/system_bus_socket ] || { mkdir -p /run/dbus && dbus-daemon --system --fork; }
-    /usr/sbin/behaviord &
+    /usr/lib/behaviord/daemon.sh start
 
 EOF
 fi

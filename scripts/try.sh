@@ -7,6 +7,7 @@
 #   sudo scripts/try.sh                 # interactive shell; type `exit` to stop
 #   sudo scripts/try.sh -- COMMAND...   # run one command, e.g. -- behaviorctl status
 #
+# (In a root shell, without sudo.)
 # Root is needed because the daemon reads /dev/input and the bus policy lets only root own
 # the daemon's name. Uses target/debug (PROFILE=release: target/release); build first with
 # `cargo build --workspace`.
@@ -78,8 +79,13 @@ fi
 # A PAM service file for pamtester through pam_wrapper (no change to /etc/pam.d).
 mkdir "$dir/pam.d"
 echo "auth required $bin/libpam_behavior.so debug" > "$dir/pam.d/behavior-try"
+# pam_wrapper wants the fallback service too ("no default config other" otherwise).
+printf '%s required pam_deny.so\n' auth account password session > "$dir/pam.d/other"
 wrapper=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -n1 || true)
 export PATH="$bin:$PATH"
+# Who sits at the keyboard: the user behind sudo, else this one ($USER is unset in some
+# root shells).
+user=${SUDO_USER:-${USER:-$(id -un)}}
 
 if [ $# -gt 0 ]; then
     "$@"
@@ -96,9 +102,16 @@ try: log in through the PAM module with pamtester; the first run enrolls you (ty
      is not logging in and this stack has nothing after the module), the next ones verify
      you:
        LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
-         PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try \$USER authenticate
+         PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try $user authenticate
 try: once enrolled, see how each typing scores against your threshold (nothing counted):
        behaviorctl try
 try: type 'exit' to stop the daemon and delete everything.
 EOF
-"${SHELL:-/bin/bash}" -i || true
+# The prompt says which shell this is: "(behaviord try)" before the usual one.
+shell=${SHELL:-/bin/bash}
+if [ "$(basename "$shell")" = bash ]; then
+    printf '%s\n' '[ -f ~/.bashrc ] && . ~/.bashrc' 'PS1="(behaviord try) $PS1"' > "$dir/bashrc"
+    "$shell" --rcfile "$dir/bashrc" -i || true
+else
+    PS1="(behaviord try) ${PS1:-\$ }" "$shell" -i || true
+fi

@@ -5,6 +5,7 @@
 //! without devices. The daemon, `behaviorctl evaluate` and the session monitor all call
 //! this crate; nothing else decides whether typing matches.
 
+pub mod decision;
 pub mod eval;
 pub mod eval_fixed;
 pub mod eval_free;

@@ -32,6 +32,11 @@ pub struct Status {
     pub test_input: bool,
     /// Keyboards being read (0 with `--test-input`).
     pub keyboards: u32,
+    /// Syslog was reached at start and took the last line (the database has every event
+    /// either way).
+    pub syslog_connected: bool,
+    /// Syslog lines lost since start: queue full behind a slow or stuck reader, or refused.
+    pub syslog_dropped: u64,
     /// Sessions under continuous authentication.
     pub sessions: Vec<MonitoredSession>,
     /// `on`, or `off: ` and why (`session.monitor` is false, no systemd-logind on the bus,
@@ -68,6 +73,9 @@ pub struct UserInfo {
     pub template_expires_ms: i64,
     /// Typings the pattern was learnt from (enrollment plus adapted).
     pub template_typings: u32,
+    /// The pattern was enrolled for an earlier phrase: the user enrolls again at the next
+    /// login (it cannot be verified against the current phrase).
+    pub phrase_changed: bool,
     pub pin_set: bool,
     pub pin_set_at_ms: i64,
     /// Consecutive failures counting towards a lockout.
@@ -165,7 +173,13 @@ pub trait Admin {
     fn settings(&self) -> Result<Vec<Setting>, Error>;
 
     /// Overrides a setting (`InvalidArgument` naming the key and why when refused).
+    /// Changing `phrase` while users are enrolled for the current one is refused
+    /// (`PolicyDenied`): each of them would have to enroll again.
     fn set(&self, key: &str, value: &str) -> Result<(), Error>;
+
+    /// [`set`](Self::set), also where it makes enrolled users enroll again (a new
+    /// `phrase`): their patterns are marked for re-enrollment.
+    fn set_forced(&self, key: &str, value: &str) -> Result<(), Error>;
 
     /// Drops an override: the file's value (or the default) applies again.
     fn unset(&self, key: &str) -> Result<(), Error>;

@@ -14,8 +14,15 @@
 //!    captured keys; it is never stored or logged.
 //! 4. PIN: `EnrollPin` (set up) or `VerifyPin`.
 //! 5. `Finish(handle)` ends the conversation and returns the daemon's own verdict: success
-//!    only when every factor the journey requires passed under this handle. The module
-//!    returns `PAM_SUCCESS` only when its own flow and this verdict agree.
+//!    only when every factor the journey requires was judged passed under this handle
+//!    (`behavior_core::decision::judge`). The module returns `PAM_SUCCESS` only when its own
+//!    flow and this verdict agree.
+//! 6. Enrollment is pending: a typing pattern or PIN set up in this login is written nowhere
+//!    until the rest of the PAM stack has authenticated the user. `Finish` then says
+//!    `pending`, and the handle lives on (bound to the same caller, for
+//!    [`PENDING_SECS`] seconds) for exactly one of `Commit(handle)`, which stores it in one
+//!    transaction unless the user gained a pattern or PIN meanwhile, or `Abandon(handle)`.
+//!    A caller that leaves the bus, or the time running out, abandons it.
 
 use serde::{Deserialize, Serialize};
 use zbus::zvariant::Type;
@@ -23,6 +30,9 @@ use zbus::zvariant::Type;
 use crate::Error;
 
 pub const AUTH_INTERFACE: &str = "org.behaviord.Auth1";
+
+/// How long a finished login's pending enrollment waits for `Commit` or `Abandon`.
+pub const PENDING_SECS: u32 = 120;
 
 /// What the policy asks of this login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -116,10 +126,12 @@ pub struct VerifyStep {
 /// Reply of `Finish`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
 pub struct Outcome {
-    /// Every factor the journey requires passed under this handle.
+    /// Every factor the journey requires was judged passed under this handle.
     pub success: bool,
-    /// The factors that passed: `behavior`, `pin`.
+    /// The factors judged passed: `behavior`, `pin`. Never one that was only set up.
     pub factors: Vec<String>,
+    /// A typing pattern or PIN set up in this login waits for `Commit` or `Abandon`.
+    pub pending: bool,
 }
 
 #[zbus::proxy(
@@ -148,6 +160,14 @@ pub trait Auth {
 
     fn verify_pin(&self, handle: &str, pin: &str) -> Result<VerifyStep, Error>;
 
-    /// Ends the conversation; the handle is gone afterwards.
+    /// Ends the conversation; the handle is gone afterwards, unless the outcome is
+    /// `pending`.
     fn finish(&self, handle: &str) -> Result<Outcome, Error>;
+
+    /// Stores what a finished login set up, once the rest of the PAM stack authenticated
+    /// the user. `PolicyDenied` when the user gained a pattern or PIN in the meantime.
+    fn commit(&self, handle: &str) -> Result<(), Error>;
+
+    /// Forgets what a finished login set up.
+    fn abandon(&self, handle: &str) -> Result<(), Error>;
 }

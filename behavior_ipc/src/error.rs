@@ -24,6 +24,12 @@ pub enum Error {
     LockedOut(String),
     /// The policy forbids this (remote login denied, skip not allowed, ...).
     PolicyDenied(String),
+    /// The login is not typed on this machine's keyboards (remote, or a terminal that
+    /// belongs to no local seat): typing timings cannot be had.
+    Remote(String),
+    /// The login is refused though nothing was typed wrong: the user's typing pattern or
+    /// PIN cannot be read (a corrupt row), so no factor can be judged.
+    Refused(String),
     /// The database could not be read or written; nothing was changed.
     Storage(String),
     /// The daemon cannot serve the request right now (no keyboard, shutting down, ...).

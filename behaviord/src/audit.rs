@@ -4,9 +4,12 @@
 //! PINs or key codes.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+use syslog::{Facility, Formatter3164, LoggerBackend};
 
 use crate::store::{EventRow, StoreError, Tx};
 
@@ -19,6 +22,7 @@ pub enum Event {
     PinUpdated,
     BehaviorSucceeded,
     BehaviorFailed,
+    PinSucceeded,
     PinFailed,
     LockedOut,
     SessionStepUp,
@@ -36,6 +40,7 @@ impl Event {
             Event::PinUpdated => "E_USER_PIN_UPDATED",
             Event::BehaviorSucceeded => "E_BEHAVIOR_AUTH_SUCCEEDED",
             Event::BehaviorFailed => "E_BEHAVIOR_AUTH_FAILED",
+            Event::PinSucceeded => "E_USER_PIN_SUCCEEDED",
             Event::PinFailed => "E_USER_PIN_FAILED",
             Event::LockedOut => "E_USER_LOCKED_OUT",
             Event::SessionStepUp => "E_SESSION_STEP_UP",
@@ -45,7 +50,7 @@ impl Event {
     }
 
     /// Every event name, for validating `behaviorctl events --name`.
-    pub const ALL: [Event; 12] = [
+    pub const ALL: [Event; 13] = [
         Event::BehaviorEnrolled,
         Event::BehaviorUnenrolled,
         Event::PinEnrolled,
@@ -53,6 +58,7 @@ impl Event {
         Event::PinUpdated,
         Event::BehaviorSucceeded,
         Event::BehaviorFailed,
+        Event::PinSucceeded,
         Event::PinFailed,
         Event::LockedOut,
         Event::SessionStepUp,
@@ -115,10 +121,39 @@ impl<'a> Record<'a> {
     }
 }
 
-/// The syslog side. Sending is best effort: a full or missing syslog never blocks or fails
-/// an authentication (the event is in the database already).
+/// How a line is marked in syslog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Notice,
+    Warning,
+}
+
+/// Lines waiting for the writer thread; more are dropped (and counted). Room for bursts
+/// of a busy login hour; a stuck reader costs at most this much memory.
+const QUEUE_LINES: usize = 256;
+
+/// How long the writer waits on a full syslog socket before it drops the line: a stuck
+/// reader then drains the queue at one line per this, and never holds a caller.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What callers and the writer thread share.
+#[derive(Default)]
+struct Counters {
+    /// Lines lost: queue full, or the socket refused or timed out.
+    dropped: AtomicU64,
+    /// Lines queued and not yet written (or dropped) by the writer.
+    pending: AtomicU64,
+    /// The last send failed.
+    failing: AtomicBool,
+}
+
+/// The syslog side. Sending never blocks and never fails an authentication: lines go
+/// through a bounded queue to one writer thread that owns the socket; when the queue is
+/// full the line is dropped and counted (the event is in the database already).
 pub struct Syslog {
-    logger: Option<Mutex<Logger<LoggerBackend, Formatter3164>>>,
+    queue: Option<SyncSender<(Severity, String)>>,
+    counters: Arc<Counters>,
 }
 
 impl Syslog {
@@ -131,45 +166,112 @@ impl Syslog {
             process: "behaviord".into(),
             pid: std::process::id(),
         };
-        let logger = match socket {
+        let mut logger = match socket {
             Some(path) => syslog::unix_custom(formatter, path),
             None => syslog::unix(formatter),
         }
         .map_err(|e| format!("cannot connect to syslog: {e}"))?;
+        let timeout = match &logger.backend {
+            LoggerBackend::Unix(s) => s.set_write_timeout(Some(SEND_TIMEOUT)),
+            LoggerBackend::UnixStream(s) => s.get_ref().set_write_timeout(Some(SEND_TIMEOUT)),
+            _ => Ok(()),
+        };
+        timeout.map_err(|e| format!("cannot set the syslog socket's send timeout: {e}"))?;
+        Syslog::spawn(QUEUE_LINES, move |severity, line| {
+            match severity {
+                Severity::Info => logger.info(line),
+                Severity::Notice => logger.notice(line),
+                Severity::Warning => logger.warning(line),
+            }
+            .is_ok()
+        })
+        .map_err(|e| format!("cannot start the syslog writer: {e}"))
+    }
+
+    /// A queue of `capacity` lines in front of `write` (true: the line was sent), which
+    /// runs on its own thread and may block.
+    fn spawn(
+        capacity: usize,
+        mut write: impl FnMut(Severity, &str) -> bool + Send + 'static,
+    ) -> std::io::Result<Syslog> {
+        let (tx, rx) = sync_channel::<(Severity, String)>(capacity);
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
+        std::thread::Builder::new()
+            .name("syslog".into())
+            .spawn(move || {
+                for (severity, line) in rx {
+                    let sent = write(severity, &line);
+                    shared.failing.store(!sent, Ordering::Relaxed);
+                    if !sent {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    shared.pending.fetch_sub(1, Ordering::Release);
+                }
+            })?;
         Ok(Syslog {
-            logger: Some(Mutex::new(logger)),
+            queue: Some(tx),
+            counters,
         })
     }
 
     pub fn none() -> Syslog {
-        Syslog { logger: None }
+        Syslog {
+            queue: None,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Connected at start and the last line was delivered.
+    pub fn connected(&self) -> bool {
+        self.queue.is_some() && !self.counters.failing.load(Ordering::Relaxed)
+    }
+
+    /// Lines lost since start (queue full, or syslog refused or stuck).
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `limit` for the queued lines to be written, so the last lines before
+    /// exit are not lost; true when the queue is empty.
+    pub fn flush(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.counters.pending.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn event(&self, row: &EventRow, event: Event) {
-        let line = format_line(row);
-        if event.is_failure() {
-            self.send(|l| l.warning(&line));
+        let severity = if event.is_failure() {
+            Severity::Warning
         } else {
-            self.send(|l| l.notice(&line));
-        }
+            Severity::Notice
+        };
+        self.send(severity, format_line(row));
     }
 
     /// Operational messages of the daemon itself (start, stop, warnings).
     pub fn info(&self, msg: &str) {
-        self.send(|l| l.info(msg));
+        self.send(Severity::Info, msg.to_string());
     }
 
     pub fn warning(&self, msg: &str) {
-        self.send(|l| l.warning(msg));
+        self.send(Severity::Warning, msg.to_string());
     }
 
-    fn send(
-        &self,
-        f: impl FnOnce(&mut Logger<LoggerBackend, Formatter3164>) -> syslog::Result<()>,
-    ) {
-        if let Some(m) = &self.logger {
-            let mut l = m.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = f(&mut l);
+    /// Queues the line, or drops and counts it when the queue is full: never waits.
+    fn send(&self, severity: Severity, line: String) {
+        let Some(queue) = &self.queue else { return };
+        self.counters.pending.fetch_add(1, Ordering::Relaxed);
+        if queue.try_send((severity, line)).is_err() {
+            self.counters.pending.fetch_sub(1, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -227,11 +329,67 @@ mod tests {
         );
     }
 
+    /// A writer that blocks until released, as a stuck syslog reader does.
+    #[test]
+    fn a_stuck_writer_never_holds_the_caller_and_drops_are_counted() {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (seen_tx, seen) = std::sync::mpsc::channel::<String>();
+        let log = Syslog::spawn(4, move |_, line| {
+            let _ = seen_tx.send(line.to_string());
+            let _ = wait.recv();
+            true
+        })
+        .unwrap();
+        log.info("first");
+        // The writer holds "first"; wait for it so the queue's 4 places are free.
+        assert_eq!(seen.recv_timeout(Duration::from_secs(5)).unwrap(), "first");
+        let started = Instant::now();
+        for i in 0..100 {
+            log.warning(&format!("line {i}"));
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "sending blocked for {:?}",
+            started.elapsed()
+        );
+        assert_eq!(log.dropped(), 96, "4 queued, the rest dropped");
+        assert!(log.connected());
+        assert!(!log.flush(Duration::from_millis(50)), "the writer is stuck");
+        for _ in 0..5 {
+            release.send(()).unwrap();
+        }
+        assert!(log.flush(Duration::from_secs(5)));
+        let rest: Vec<String> = seen.try_iter().collect();
+        assert_eq!(rest, ["line 0", "line 1", "line 2", "line 3"]);
+    }
+
+    #[test]
+    fn a_failing_send_is_counted_and_shown() {
+        let log = Syslog::spawn(4, |_, line| line != "refused").unwrap();
+        log.info("refused");
+        assert!(log.flush(Duration::from_secs(5)));
+        assert_eq!(log.dropped(), 1);
+        assert!(!log.connected());
+        log.info("fine");
+        assert!(log.flush(Duration::from_secs(5)));
+        assert!(log.connected());
+        assert_eq!(log.dropped(), 1);
+    }
+
+    #[test]
+    fn none_is_not_connected() {
+        let log = Syslog::none();
+        log.info("nowhere");
+        assert!(!log.connected());
+        assert_eq!(log.dropped(), 0);
+        assert!(log.flush(Duration::ZERO));
+    }
+
     #[test]
     fn names_are_unique() {
         let mut names: Vec<_> = Event::ALL.iter().map(|e| e.name()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), Event::ALL.len());
     }
 }

@@ -200,6 +200,8 @@ pub fn describe(e: &Error) -> String {
         Error::NotEnrolled(m) => format!("not enrolled: {m}"),
         Error::LockedOut(m) => format!("locked out: {m}"),
         Error::PolicyDenied(m) => format!("denied by policy: {m}"),
+        Error::Refused(m) => format!("refused: {m}"),
+        Error::Remote(m) => format!("remote login: {m}"),
         Error::Storage(m) => format!("storage failure: {m}"),
         Error::Unavailable(m) => format!("unavailable: {m}"),
     }

@@ -162,14 +162,11 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(capture::run(rx, state.captures.clone()));
 
+    let auth = AuthObject::new(state.clone());
+    let pending = auth.sweeper();
     let mut builder = zbus::connection::Builder::system()
         .map_err(|e| format!("system bus: {e}"))?
-        .serve_at(
-            AUTH_PATH,
-            AuthObject {
-                state: state.clone(),
-            },
-        )
+        .serve_at(AUTH_PATH, auth)
         .and_then(|b| {
             b.serve_at(
                 ADMIN_PATH,
@@ -228,6 +225,7 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
         .await
         .map_err(|e| format!("bus: {e}"))?;
     let watcher = state.clone();
+    let left = pending.clone();
     tokio::spawn(async move {
         while let Some(sig) =
             std::future::poll_fn(|cx| std::pin::Pin::new(&mut owners).poll_next(cx)).await
@@ -235,6 +233,7 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
             if let Ok(args) = sig.args() {
                 if args.new_owner().is_none() && args.name().starts_with(':') {
                     watcher.caller_left(args.name());
+                    left.sweep(Some(args.name()));
                 }
             }
         }
@@ -244,6 +243,7 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
             sweeper.expire_sessions();
+            pending.sweep(None);
         }
     });
 
@@ -304,6 +304,8 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
     let drained = state.drain(Duration::from_secs(10)).await;
     let _ = conn.release_name(BUS_NAME).await;
     state.syslog.info("behaviord stopped");
+    // The writer thread may be behind; give it a moment, never more (syslog may be stuck).
+    state.syslog.flush(Duration::from_millis(500));
     if !drained {
         return Err("calls still in progress after 10 s at shutdown".into());
     }

@@ -48,6 +48,18 @@ pub fn judge(captured: &Captured, typed: &str) -> Typing {
     }
 }
 
+/// A digest of `phrase` stored with each template, so that a template enrolled for another
+/// phrase is known for what it is (FNV-1a over the UTF-8 bytes; the phrase is shown to
+/// every user, so this hides nothing, it only keeps rows short).
+pub fn phrase_digest(phrase: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in phrase.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Matcher settings from the policy.
 pub fn params(config: &Config) -> Params {
     Params {

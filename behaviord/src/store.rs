@@ -87,7 +87,10 @@ const MIGRATIONS: &[&str] = &[
         profile TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
-    // 3: the login's terminal and remote host beside its service (empty in older rows).
+    // 3: the digest of the phrase each template was enrolled for ('' for templates from
+    // before: taken as the current phrase).
+    "ALTER TABLE templates ADD COLUMN phrase TEXT NOT NULL DEFAULT '';",
+    // 4: the login's terminal and remote host beside its service (empty in older rows).
     "ALTER TABLE events ADD COLUMN tty TEXT NOT NULL DEFAULT '';
     ALTER TABLE events ADD COLUMN rhost TEXT NOT NULL DEFAULT '';",
 ];
@@ -109,6 +112,16 @@ pub struct TemplateRow {
     pub json: String,
     pub enrolled_at: i64,
     pub updated_at: i64,
+    /// Digest of the phrase it was enrolled for (`matching::phrase_digest`; empty: unknown,
+    /// enrolled before digests were kept).
+    pub phrase: String,
+}
+
+impl TemplateRow {
+    /// Enrolled for a phrase other than the one whose digest is `current`.
+    pub fn for_other_phrase(&self, current: &str) -> bool {
+        !self.phrase.is_empty() && self.phrase != current
+    }
 }
 
 /// What the store knows about one user.
@@ -242,13 +255,14 @@ impl Store {
     pub fn template(&self, user: &str) -> Result<Option<TemplateRow>> {
         self.read(|c| {
             c.query_row(
-                "SELECT template, enrolled_at, updated_at FROM templates WHERE user = ?1",
+                "SELECT template, enrolled_at, updated_at, phrase FROM templates WHERE user = ?1",
                 [user],
                 |r| {
                     Ok(TemplateRow {
                         json: r.get(0)?,
                         enrolled_at: r.get(1)?,
                         updated_at: r.get(2)?,
+                        phrase: r.get(3)?,
                     })
                 },
             )
@@ -379,6 +393,18 @@ impl Store {
         })
     }
 
+    /// Templates enrolled for the phrase whose digest is `phrase` (or of unknown phrase).
+    pub fn templates_for_phrase(&self, phrase: &str) -> Result<i64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM templates WHERE phrase = ?1 OR phrase = ''",
+                [phrase],
+                |r| r.get(0),
+            )
+            .map_err(sql("counting templates"))
+        })
+    }
+
     /// Counts for `behaviorctl status`: (users with a template, users with a PIN, events).
     pub fn counts(&self) -> Result<(i64, i64, i64)> {
         self.read(|c| {
@@ -440,25 +466,31 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Stores a new template (`enrolled_at = now`) or an adapted one (`enrolled_at` kept).
+    /// Stores a new template for the phrase whose digest is `phrase` (`enrolled_at = now`),
+    /// or an adapted one (`phrase: None`: `enrolled_at` and the phrase kept).
     pub fn put_template(
         &self,
         user: &str,
         uid: u32,
         json: &str,
         now: i64,
-        adapted: bool,
+        phrase: Option<&str>,
     ) -> Result<()> {
         self.ensure_user(user, uid, now)?;
-        let q = if adapted {
-            "UPDATE templates SET template = ?2, updated_at = ?3 WHERE user = ?1"
-        } else {
-            "INSERT INTO templates (user, template, enrolled_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT(user) DO UPDATE SET template = ?2, enrolled_at = ?3, updated_at = ?3"
-        };
-        self.0
-            .execute(q, params![user, json, now])
-            .map_err(sql("storing a template"))?;
+        match phrase {
+            None => self.0.execute(
+                "UPDATE templates SET template = ?2, updated_at = ?3 WHERE user = ?1",
+                params![user, json, now],
+            ),
+            Some(phrase) => self.0.execute(
+                "INSERT INTO templates (user, template, enrolled_at, updated_at, phrase)
+                 VALUES (?1, ?2, ?3, ?3, ?4)
+                 ON CONFLICT(user) DO UPDATE
+                 SET template = ?2, enrolled_at = ?3, updated_at = ?3, phrase = ?4",
+                params![user, json, now, phrase],
+            ),
+        }
+        .map_err(sql("storing a template"))?;
         Ok(())
     }
 
@@ -570,6 +602,28 @@ impl Tx<'_> {
         )
     }
 
+    /// `enrolled_at` of the user's template row, read inside the transaction (a pending
+    /// enrollment is committed only over the row its login began with).
+    pub fn template_enrolled_at(&self, user: &str) -> Result<Option<i64>> {
+        self.0
+            .query_row(
+                "SELECT enrolled_at FROM templates WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| corrupt_or_sql("templates", user, "reading a template", e))
+    }
+
+    /// Whether the user has a PIN, read inside the transaction.
+    pub fn has_pin(&self, user: &str) -> Result<bool> {
+        self.0
+            .query_row("SELECT 1 FROM pins WHERE user = ?1", [user], |_| Ok(()))
+            .optional()
+            .map(|row| row.is_some())
+            .map_err(sql("reading a PIN"))
+    }
+
     /// Runs a statement on the rows of one key; true when it changed any.
     fn touch(&self, statement: &str, key: &str, context: &'static str) -> Result<bool> {
         let n = self.0.execute(statement, [key]).map_err(sql(context))?;
@@ -635,15 +689,24 @@ mod tests {
     #[test]
     fn templates_pins_and_users() {
         let (_d, s) = store();
-        s.change(|tx| tx.put_template("ann", 1000, "{}", 5, false))
+        s.change(|tx| tx.put_template("ann", 1000, "{}", 5, Some("p1")))
             .unwrap();
-        s.change(|tx| tx.put_template("ann", 1000, "{\"a\":1}", 9, true))
+        s.change(|tx| tx.put_template("ann", 1000, "{\"a\":1}", 9, None))
             .unwrap();
         let t = s.template("ann").unwrap().unwrap();
         assert_eq!(
-            (t.json.as_str(), t.enrolled_at, t.updated_at),
-            ("{\"a\":1}", 5, 9)
+            (
+                t.json.as_str(),
+                t.enrolled_at,
+                t.updated_at,
+                t.phrase.as_str()
+            ),
+            ("{\"a\":1}", 5, 9, "p1"),
+            "adapting keeps the enrollment time and phrase"
         );
+        assert!(t.for_other_phrase("p2") && !t.for_other_phrase("p1"));
+        assert_eq!(s.templates_for_phrase("p1").unwrap(), 1);
+        assert_eq!(s.templates_for_phrase("p2").unwrap(), 0);
         s.change(|tx| tx.put_pin("bob", 1001, "$argon2id$x", 7))
             .unwrap();
         let users = s.users(None).unwrap();
@@ -806,7 +869,7 @@ mod tests {
     fn corrupt_rows_and_files_are_named() {
         let (dir, s) = store();
         // Rows are opaque to the store (the service names a template it cannot parse).
-        s.change(|tx| tx.put_template("ann", 1, "not json", 1, false))
+        s.change(|tx| tx.put_template("ann", 1, "not json", 1, Some("p1")))
             .unwrap();
         assert_eq!(s.template("ann").unwrap().unwrap().json, "not json");
         drop(s);

@@ -43,6 +43,8 @@ checks() {
         [ -f "$f" ] || fail "$f is not installed"
     done
     [ -L "$unit_link" ] && [ -L "$alias_link" ] || fail "the unit was not enabled on first install"
+    [ "$(stat -c '%a %U' /var/lib/behaviord)" = "700 root" ] \
+        || fail "the package did not create /var/lib/behaviord (root only)"
     [ "$(pam_sums)" = "$pam_before" ] || fail "installing changed /etc/pam.d/common-*"
     ! grep -rq pam_behavior /etc/pam.d || fail "installing put pam_behavior into /etc/pam.d"
     pam-auth-update --package 2>/dev/null

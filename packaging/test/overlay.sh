@@ -30,3 +30,19 @@ overlay_dirs() {
             -o "lowerdir=$d,upperdir=$work/upper/$i,workdir=$work/ovwork/$i" "$work/root$d"
     done
 }
+
+# package_free ROOT: makes the copy at ROOT a machine that never had behaviord, whatever the
+# host has: the package purged inside the copy (its scripts see no systemd and no bus there,
+# so nothing on the host is stopped or changed), and state or policy left by a `make
+# install`, a removed package or a daemon run deleted. The host's running daemon and its
+# lock in /var/lib/behaviord are then out of the copy's sight. Call it after /dev, /proc and
+# a fresh /run are mounted in ROOT.
+package_free() {
+    local r=$1
+    if chroot "$r" dpkg-query -W -f='${db:Status-Abbrev}' behaviord 2>/dev/null | grep -q '^[^u]'; then
+        chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            dpkg --purge behaviord >/dev/null 2>&1 \
+            || { echo "overlay: cannot purge the host's behaviord inside the copy" >&2; return 1; }
+    fi
+    rm -rf "$r/var/lib/behaviord" "$r/etc/behaviord"
+}

@@ -86,6 +86,8 @@ if [ -b /dev/loop0 ]; then
 fi
 mount -t tmpfs tmpfs "$r/run"
 mount -t tmpfs tmpfs "$r/tmp"
+# Whatever the host has installed or running: the copy starts without behaviord.
+package_free "$r"
 mkdir -p "$r/results"
 mount --bind "$results" "$r/results"
 IFS=: read -r -a dirs <<<"${BEHAVIORD_ROOT_DIRS:-}"

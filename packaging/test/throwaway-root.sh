@@ -7,7 +7,8 @@
 #
 # --dir makes DIR visible at the same path, copy-on-write, when it lives on another mount than
 # / (a checkout, ~/.cargo). The copy has an empty /run: no running systemd and no system bus,
-# as in a container. The command sees BEHAVIORD_THROWAWAY_ROOT=1. Needs root: unshare, mount,
+# as in a container, and no behaviord, even when the host has it installed or running
+# (overlay.sh's package_free). The command sees BEHAVIORD_THROWAWAY_ROOT=1. Needs root: unshare, mount,
 # chroot.
 set -euo pipefail
 
@@ -34,6 +35,7 @@ r=$work/root
 mount --rbind /dev "$r/dev"
 mount -t proc proc "$r/proc"
 mount -t tmpfs tmpfs "$r/run"
+package_free "$r"
 overlay_dirs "$work" "${dirs[@]}"
 
 rc=0

@@ -12,7 +12,6 @@
 //! An unknown or malformed argument is reported in `warnings` (the caller logs it) and
 //! ignored; numbers are clamped to sane bounds. Nothing here is ever fatal.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,38 +24,7 @@ pub const DEFAULT_CONF: &str = "/etc/security/pam_behavior.conf";
 /// its absence is not an error.
 pub const POLICY_FILE: &str = "/etc/behaviord/behaviord.toml";
 
-/// A factor the module can verify.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Factor {
-    Behavior,
-    Pin,
-}
-
-impl Factor {
-    pub fn parse(name: &str) -> Option<Factor> {
-        match name {
-            "behavior" => Some(Factor::Behavior),
-            "pin" => Some(Factor::Pin),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Factor::Behavior => "behavior",
-            Factor::Pin => "pin",
-        }
-    }
-}
-
-/// What a daemon that cannot be reached (absent, timing out, dying) means for the login.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailMode {
-    /// `PAM_AUTHINFO_UNAVAIL`: the stack falls through (default).
-    Open,
-    /// `PAM_AUTH_ERR` (clean rooms).
-    Closed,
-}
+pub use behavior_core::decision::{Factors, FailMode};
 
 /// What a remote login gets (it never reaches the daemon either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +42,9 @@ pub struct Settings {
     pub max_tries: Option<u32>,
     /// Bounds the connection set-up and every daemon call.
     pub timeout: Duration,
-    /// Factors that must have passed in addition to what the journey asks.
-    pub factors: BTreeSet<Factor>,
+    /// Factors that must have passed in addition to what the journey asks; never waived
+    /// by an enrollment or a skip.
+    pub factors: Factors,
     pub fail: FailMode,
     pub remote: RemoteMode,
 }
@@ -86,7 +55,7 @@ impl Default for Settings {
             debug: false,
             max_tries: None,
             timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
-            factors: BTreeSet::new(),
+            factors: Factors::NONE,
             fail: FailMode::Open,
             remote: RemoteMode::FallThrough,
         }
@@ -98,6 +67,10 @@ impl Default for Settings {
 pub struct Parsed {
     pub settings: Settings,
     pub warnings: Vec<String>,
+    /// The daemon's policy file exists but cannot be understood (`file:line: reason`). The
+    /// module then refuses every login: what it would fall back to (`fail = "open"`, remote
+    /// logins allowed) may be exactly what the file forbids.
+    pub policy_error: Option<String>,
 }
 
 /// Resolves the pam.d arguments, reading the policy and `conf=` files through `read_file`.
@@ -108,6 +81,7 @@ pub fn parse<S: AsRef<str>>(
     let mut parsed = Parsed {
         settings: Settings::default(),
         warnings: Vec::new(),
+        policy_error: None,
     };
     let policy = args
         .iter()
@@ -161,8 +135,8 @@ pub fn parse<S: AsRef<str>>(
 /// Takes `fail = "open"|"closed"` and `deny_remote = true|false` from the top level of the
 /// daemon's TOML policy, parsed as TOML so that every spelling the daemon accepts
 /// (`'closed'`, `"fail" = ...`) means the same here. The daemon validates the whole file;
-/// here every other key is skipped, and a file that is not TOML or a value of the wrong form
-/// is reported and leaves the other layers' settings.
+/// here every other key is skipped. A file that is not TOML, or one of these two keys with
+/// a value the daemon would refuse, is a [`Parsed::policy_error`]: the module fails closed.
 fn apply_policy(parsed: &mut Parsed, text: &str, path: &str) {
     let table: toml::Table = match text.parse() {
         Ok(t) => t,
@@ -172,9 +146,7 @@ fn apply_policy(parsed: &mut Parsed, text: &str, path: &str) {
                 before.iter().filter(|&&b| b == b'\n').count() + 1
             });
             let why = e.message().trim().replace('\n', "; ");
-            parsed
-                .warnings
-                .push(format!("{path}:{line}: not valid TOML ({why}); ignored"));
+            parsed.policy_error = Some(format!("{path}:{line}: not valid TOML ({why})"));
             return;
         }
     };
@@ -182,17 +154,21 @@ fn apply_policy(parsed: &mut Parsed, text: &str, path: &str) {
         None => {}
         Some(toml::Value::String(v)) if v == "open" => parsed.settings.fail = FailMode::Open,
         Some(toml::Value::String(v)) if v == "closed" => parsed.settings.fail = FailMode::Closed,
-        Some(v) => parsed.warnings.push(format!(
-            "{path}: fail = {v} ignored (expected \"open\" or \"closed\")"
-        )),
+        Some(v) => {
+            parsed.policy_error = Some(format!(
+                "{path}: fail = {v} (expected \"open\" or \"closed\")"
+            ))
+        }
     }
     match table.get("deny_remote") {
         None => {}
         Some(toml::Value::Boolean(false)) => parsed.settings.remote = RemoteMode::FallThrough,
         Some(toml::Value::Boolean(true)) => parsed.settings.remote = RemoteMode::Deny,
-        Some(v) => parsed.warnings.push(format!(
-            "{path}: deny_remote = {v} ignored (expected true or false)"
-        )),
+        Some(v) => {
+            parsed.policy_error = Some(format!(
+                "{path}: deny_remote = {v} (expected true or false)"
+            ))
+        }
     }
 }
 
@@ -217,12 +193,10 @@ fn apply(parsed: &mut Parsed, item: &str, origin: &str) {
             }
         }
         ("factors", Some(v)) => {
-            let mut factors = BTreeSet::new();
+            let mut factors = Factors::NONE;
             for name in v.split(',').map(str::trim) {
-                match Factor::parse(name) {
-                    Some(f) => {
-                        factors.insert(f);
-                    }
+                match Factors::parse_one(name) {
+                    Some(f) => factors = factors.union(f),
                     None => warnings.push(format!(
                         "{origin}: factors: unknown factor {name:?} ignored (known: behavior, pin)"
                     )),
@@ -309,32 +283,33 @@ mod tests {
     }
 
     #[test]
-    fn a_named_policy_file_is_read_and_bad_values_are_reported() {
-        let bad_values = "fail = \"shut\"\ndeny_remote = \"yes\"\n";
+    fn a_policy_file_that_cannot_be_understood_is_an_error_not_a_fallback() {
         let parsed = parse(
             &["policy=/srv/b.toml"],
-            only_file("/srv/b.toml", bad_values),
+            only_file("/srv/b.toml", "fail = \"shut\"\n"),
         );
-        assert_eq!(parsed.settings, Settings::default());
         assert_eq!(
-            parsed.warnings,
-            vec![
-                "/srv/b.toml: fail = \"shut\" ignored (expected \"open\" or \"closed\")",
-                "/srv/b.toml: deny_remote = \"yes\" ignored (expected true or false)",
-            ]
+            parsed.policy_error.as_deref(),
+            Some("/srv/b.toml: fail = \"shut\" (expected \"open\" or \"closed\")")
         );
-        // Not TOML at all (the daemon refuses such a file too): reported, nothing taken.
         let parsed = parse(
             &["policy=/srv/b.toml"],
-            only_file("/srv/b.toml", "fail = closed\n"),
+            only_file("/srv/b.toml", "deny_remote = \"yes\"\n"),
         );
-        assert_eq!(parsed.settings, Settings::default());
-        assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+        assert_eq!(
+            parsed.policy_error.as_deref(),
+            Some("/srv/b.toml: deny_remote = \"yes\" (expected true or false)")
+        );
+        // A syntax error anywhere, even far from `fail`, names the file and its line.
+        let text = "fail = \"closed\"\ndeny_remote = true\n[thresholds]\naccept = = 2\n";
+        let parsed = parse(&["policy=/srv/b.toml"], only_file("/srv/b.toml", text));
+        let error = parsed.policy_error.unwrap_or_default();
         assert!(
-            parsed.warnings[0].starts_with("/srv/b.toml:1: not valid TOML ("),
-            "{:?}",
-            parsed.warnings
+            error.starts_with("/srv/b.toml:4: not valid TOML ("),
+            "{error}"
         );
+        let parsed = parse::<&str>(&[], only_file(POLICY_FILE, "fail = closed\n"));
+        assert!(parsed.policy_error.is_some(), "the default file too");
         // A named policy file that is missing is reported, the default one is not.
         let parsed = parse(&["policy=/nope.toml"], no_file_anywhere);
         assert_eq!(
@@ -413,10 +388,7 @@ mod tests {
         assert!(s.debug);
         assert_eq!(s.max_tries, Some(4));
         assert_eq!(s.timeout, Duration::from_secs(3));
-        assert_eq!(
-            s.factors.into_iter().collect::<Vec<_>>(),
-            vec![Factor::Behavior, Factor::Pin]
-        );
+        assert_eq!(s.factors, Factors::BOTH);
         assert_eq!(s.fail, FailMode::Closed);
         assert_eq!(s.remote, RemoteMode::Deny);
     }
@@ -448,10 +420,7 @@ mod tests {
         let s = parsed.settings;
         assert_eq!(s.max_tries, None);
         assert_eq!(s.timeout, Duration::from_secs(DEFAULT_TIMEOUT_SECS));
-        assert_eq!(
-            s.factors.into_iter().collect::<Vec<_>>(),
-            vec![Factor::Behavior]
-        );
+        assert_eq!(s.factors, Factors::BEHAVIOR);
         assert_eq!(s.fail, FailMode::Open);
         assert!(!s.debug);
     }

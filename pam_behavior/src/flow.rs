@@ -1,37 +1,33 @@
 //! The login conversation, generic over how the module talks to the user ([`Conversation`])
 //! and to the daemon ([`DaemonClient`]) so that every path is unit-tested with scripts.
 //!
-//! Rules that hold on every path:
+//! The flow only collects facts: what the journey requires, what the daemon judged passed
+//! or rejected in this conversation, what was only set up or skipped, and how the
+//! conversation ended. `behavior_core::decision::decide` turns them into the PAM code, in
+//! one place shared with the daemon's own verdict. So, on every path:
 //! - [`Code::Success`] only when every factor required by the journey and by the module's
-//!   `factors=` argument passed in this conversation AND the daemon's `Finish` verdict says
-//!   success and lists them; anything else is a failure code.
+//!   `factors=` argument was judged passed in this conversation AND the daemon's `Finish`
+//!   verdict says success and lists them. Setting a factor up (enrolling a typing pattern,
+//!   choosing a PIN) or skipping it never passes it: such a login gets `PAM_IGNORE`, and
+//!   what it set up stays pending until the rest of the stack authenticated the user.
+//! - A typing or PIN judged wrong stays a rejection whatever fails after it.
 //! - A daemon that cannot be reached, times out or dies gives the fail-mode code
 //!   (`fail=open`: `PAM_AUTHINFO_UNAVAIL`, `fail=closed`: `PAM_AUTH_ERR`).
 //! - Typed text and PINs only go to the daemon; they are never logged and are zeroed on drop.
 
-use std::collections::BTreeSet;
-
+use behavior_core::decision::{decide, Decision, End, Factors, Facts, Stop};
 use behavior_ipc::auth::{
     Begin, EnrollStatus, EnrollStep, Outcome, Stage, VerifyStatus, VerifyStep,
 };
 use behavior_ipc::Error;
 use zeroize::Zeroizing;
 
-use crate::args::{Factor, FailMode, RemoteMode, Settings};
+use crate::args::{RemoteMode, Settings};
 use crate::messages as msg;
 use crate::remote;
 
 /// What `pam_sm_authenticate` returns (mapped to `PAM_*` by the C adapter).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    Success,
-    AuthErr,
-    MaxTries,
-    AuthInfoUnavail,
-    UserUnknown,
-    Ignore,
-    ConvErr,
-}
+pub type Code = Decision;
 
 /// The application could not ask the user (`PAM_CONV_ERR`, e.g. end of input).
 #[derive(Debug, PartialEq, Eq)]
@@ -50,7 +46,7 @@ pub trait Conversation {
 }
 
 /// `org.behaviord.Auth1`, one method per call (see `behavior_ipc::auth`). Every call must
-/// return within the module's timeout (the D-Bus client sets it on the connection).
+/// return within what is left of the module's timeout.
 pub trait DaemonClient {
     fn begin(&mut self, user: &str, service: &str, tty: &str, rhost: &str) -> Result<Begin, Error>;
     fn open_capture(&mut self, handle: &str) -> Result<(), Error>;
@@ -60,11 +56,16 @@ pub trait DaemonClient {
     fn enroll_pin(&mut self, handle: &str, pin: &str) -> Result<(), Error>;
     fn verify_pin(&mut self, handle: &str, pin: &str) -> Result<VerifyStep, Error>;
     fn finish(&mut self, handle: &str) -> Result<Outcome, Error>;
+    fn commit(&mut self, handle: &str) -> Result<(), Error>;
+    fn abandon(&mut self, handle: &str) -> Result<(), Error>;
 }
 
-/// Where the flow reports what it did (syslog when `debug`). Never given typed text.
+/// Where the flow reports what it did. Never given typed text.
 pub trait Log {
+    /// A line for `debug` (syslog, LOG_DEBUG).
     fn log(&mut self, line: &str);
+    /// A line the admin needs whether or not `debug` is on (syslog, LOG_NOTICE).
+    fn notice(&mut self, line: &str);
 }
 
 /// The PAM items of this login.
@@ -74,8 +75,28 @@ pub struct Login<'a> {
     pub service: &'a str,
     pub tty: &'a str,
     pub rhost: &'a str,
-    /// The calling session sits on a local seat (see [`remote::is_remote`]).
-    pub local_seat: bool,
+    /// `PAM_TTY` or `PAM_RHOST` was set but not UTF-8: where the login comes from is
+    /// unknown, so it counts as remote.
+    pub items_unreadable: bool,
+}
+
+/// What [`authenticate`] ends with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub code: Code,
+    /// The handle under which the daemon holds what this login set up, to be committed
+    /// once the rest of the stack authenticated the user (`Some` only with `Ignore` or
+    /// `Success`; any other result abandons it at once).
+    pub pending: Option<String>,
+}
+
+impl Verdict {
+    fn done(code: Code) -> Verdict {
+        Verdict {
+            code,
+            pending: None,
+        }
+    }
 }
 
 /// Runs `pam_sm_authenticate` for `login`.
@@ -85,16 +106,25 @@ pub fn authenticate(
     log: &mut impl Log,
     settings: &Settings,
     login: &Login<'_>,
-) -> Code {
-    if remote::is_remote(login.rhost, login.tty, login.local_seat) {
+) -> Verdict {
+    let deny = settings.remote == RemoteMode::Deny;
+    let mut facts = Facts {
+        journey: Factors::NONE,
+        demanded: settings.factors,
+        passed: Factors::NONE,
+        rejected: Factors::NONE,
+        set_up: Factors::NONE,
+        skipped: Factors::NONE,
+        end: End::Stopped(Stop::Protocol),
+        fail: settings.fail,
+    };
+    if login.items_unreadable || remote::is_remote(login.rhost, login.tty) {
         log.log(&format!(
             "remote login (rhost {:?}, tty {:?}): typing timings unavailable",
             login.rhost, login.tty
         ));
-        return match settings.remote {
-            RemoteMode::FallThrough => Code::AuthInfoUnavail,
-            RemoteMode::Deny => Code::AuthErr,
-        };
+        facts.end = End::Stopped(Stop::Remote { deny });
+        return Verdict::done(decide(&facts));
     }
     let mut flow = Flow {
         conv,
@@ -103,37 +133,36 @@ pub fn authenticate(
         settings,
         handle: String::new(),
         daemon_gone: false,
+        facts,
+        pending: false,
+        journey: String::new(),
     };
-    let begin = match flow
+    flow.facts.end = match flow
         .daemon
         .begin(login.user, login.service, login.tty, login.rhost)
     {
-        Ok(begin) => begin,
-        Err(e) => return flow.failure("Begin", e, Some(msg::FETCH_FAILED)),
+        Ok(begin) => flow.after_begin(&begin),
+        Err(e) => flow.failure("Begin", e, Some(msg::FETCH_FAILED)),
     };
-    if begin.handle.is_empty() || begin.handle.len() > behavior_ipc::MAX_STRING_LEN {
-        flow.log.log("Begin returned an unusable handle");
-        return Code::AuthErr;
-    }
-    flow.handle = begin.handle.clone();
-    let code = match flow.journey(&begin) {
-        Ok(code) => code,
-        Err(code) => {
-            if !flow.daemon_gone {
-                // Release the handle; the verdict no longer matters.
-                let _ = flow.daemon.finish(&flow.handle);
-            }
-            code
-        }
-    };
+    let code = decide(&flow.facts);
     flow.log.log(&format!(
         "user {:?} journey {:?}: {code:?}",
-        login.user, begin.journey
+        login.user, flow.journey
     ));
-    code
+    let pending = flow.pending && matches!(code, Decision::Ignore | Decision::Success);
+    if flow.pending && !pending {
+        // Set up in a login that failed anyway: nothing of it may stay.
+        if let Err(e) = flow.daemon.abandon(&flow.handle) {
+            flow.log.log(&format!("Abandon failed: {e}"));
+        }
+    }
+    Verdict {
+        code,
+        pending: pending.then(|| flow.handle.clone()),
+    }
 }
 
-type Step<T> = Result<T, Code>;
+type Step<T> = Result<T, End>;
 
 struct Flow<'a, C, D, L> {
     conv: &'a mut C,
@@ -143,111 +172,106 @@ struct Flow<'a, C, D, L> {
     handle: String,
     /// A transport error happened: do not wait for the daemon again.
     daemon_gone: bool,
-}
-
-enum Enrolled {
-    Done,
-    Skipped,
+    facts: Facts,
+    /// `Finish` said the daemon holds what this login set up.
+    pending: bool,
+    /// The journey `Begin` named, for the log.
+    journey: String,
 }
 
 impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
-    /// Everything after `Begin`; `Ok(code)` once `Finish` was called, `Err(code)` for an
-    /// early stop (the caller releases the handle).
-    fn journey(&mut self, begin: &Begin) -> Step<Code> {
-        let mut required = journey_factors(&begin.journey).ok_or_else(|| {
+    fn after_begin(&mut self, begin: &Begin) -> End {
+        if begin.handle.is_empty() || begin.handle.len() > behavior_ipc::MAX_STRING_LEN {
+            self.log.log("Begin returned an unusable handle");
+            return End::Stopped(Stop::Protocol);
+        }
+        self.handle = begin.handle.clone();
+        self.journey = begin.journey.clone();
+        match self.run_journey(begin) {
+            Ok(outcome) => {
+                self.pending = outcome.pending;
+                End::Finished {
+                    success: outcome.success,
+                    confirmed: Factors::from_names(&outcome.factors),
+                }
+            }
+            Err(end) => {
+                if !self.daemon_gone {
+                    // Release the handle; the verdict no longer matters.
+                    if let Ok(outcome) = self.daemon.finish(&self.handle) {
+                        self.pending = outcome.pending;
+                    }
+                }
+                end
+            }
+        }
+    }
+
+    /// Everything after `Begin`: `Ok` with `Finish`'s outcome, `Err` for an early stop (the
+    /// caller releases the handle).
+    fn run_journey(&mut self, begin: &Begin) -> Step<Outcome> {
+        self.facts.journey = journey_factors(&begin.journey).ok_or_else(|| {
             self.log.log(&format!(
                 "unknown journey {:?} from the daemon",
                 begin.journey
             ));
-            Code::AuthErr
+            End::Stopped(Stop::Protocol)
         })?;
-        required.extend(self.settings.factors.iter().copied());
-
-        if begin.stage == Stage::Skip {
-            if required.is_empty() {
-                return Ok(self.finish_ignored());
-            }
-            self.log
-                .log("the policy skips this login but factors= requires some: denied");
-            return Err(Code::AuthErr);
-        }
+        let required = self.facts.journey.union(self.facts.demanded);
         let typing = matches!(begin.stage, Stage::Verify | Stage::Enroll);
-        let pin = begin.pin_verify || begin.pin_enroll;
-        for factor in &required {
-            let offered = match factor {
-                Factor::Behavior => typing,
-                Factor::Pin => pin,
-            };
-            if !offered {
-                self.log.log(&format!(
-                    "factor {} is required but the daemon's {:?} journey does not offer it",
-                    factor.name(),
-                    begin.journey
-                ));
-                return Err(Code::AuthErr);
-            }
+        let offered = Factors {
+            behavior: typing,
+            pin: begin.pin_verify || begin.pin_enroll,
+        };
+        if begin.stage != Stage::Skip && !offered.contains(required) {
+            self.log.log(&format!(
+                "factors {:?} are required but the daemon's {:?} journey does not offer them",
+                required.minus(offered).names(),
+                begin.journey
+            ));
+            return Err(End::Stopped(Stop::Protocol));
         }
         if typing && (begin.phrase.is_empty() || begin.phrase.len() > behavior_ipc::MAX_STRING_LEN)
         {
             self.log.log("the daemon sent no usable phrase");
             self.conv.error(msg::FETCH_FAILED);
-            return Err(Code::AuthErr);
+            return Err(End::Stopped(Stop::Protocol));
         }
 
-        let mut passed = BTreeSet::new();
-        let mut enrolled = false;
         match begin.stage {
             Stage::Verify => {
                 self.verify_typing(begin)?;
-                passed.insert(Factor::Behavior);
+                self.facts.passed.behavior = true;
             }
-            Stage::Enroll => match self.enroll_typing(begin)? {
-                Enrolled::Done => enrolled = true,
-                Enrolled::Skipped => return Ok(self.finish_ignored()),
-            },
+            Stage::Enroll => {
+                if self.enroll_typing(begin)? {
+                    self.facts.set_up.behavior = true;
+                } else {
+                    // Skipping the enrollment skips the PIN set-up with it; an existing
+                    // PIN is still asked for.
+                    self.facts.skipped = Factors {
+                        behavior: true,
+                        pin: begin.pin_enroll,
+                    };
+                }
+            }
             Stage::PinOnly | Stage::Skip => {}
         }
-        if begin.pin_enroll {
+        if begin.pin_enroll && !self.facts.skipped.pin {
             self.enroll_pin(begin)?;
-            passed.insert(Factor::Pin);
+            self.facts.set_up.pin = true;
         } else if begin.pin_verify {
             self.verify_pin(begin)?;
-            passed.insert(Factor::Pin);
+            self.facts.passed.pin = true;
         }
-        // Enrolling proves nothing about who is typing (whoever first types the account's
-        // name would own it), so a login that enrolled is left to the rest of the stack.
-        if enrolled {
+        if !self.facts.set_up.is_empty() {
+            // Enrolling proves nothing about who is typing (whoever first types the
+            // account's name would own it): the rest of the stack decides, and what was
+            // set up is stored only if it authenticates the user.
             self.log
-                .log("typing pattern enrolled in this login: the rest of the stack decides");
-            return Ok(self.finish_ignored());
+                .log("set up in this login: pending until the stack succeeds");
         }
-
-        let outcome = self.call("Finish", |d, h| d.finish(h), None)?;
-        let confirmed: BTreeSet<Factor> = outcome
-            .factors
-            .iter()
-            .filter_map(|f| Factor::parse(f))
-            .collect();
-        if !outcome.success {
-            self.log.log("the daemon's verdict is failure");
-            return Ok(Code::AuthErr);
-        }
-        if passed.is_empty() || !required.is_subset(&passed) || !required.is_subset(&confirmed) {
-            self.log.log(&format!(
-                "verdict mismatch: required {required:?}, passed here {passed:?}, daemon {confirmed:?}"
-            ));
-            return Ok(Code::AuthErr);
-        }
-        Ok(Code::Success)
-    }
-
-    /// `Finish` for a login the policy or the user skipped, or that enrolled the typing:
-    /// never success.
-    fn finish_ignored(&mut self) -> Code {
-        if let Err(e) = self.daemon.finish(&self.handle) {
-            self.log.log(&format!("Finish after a skip failed: {e}"));
-        }
-        Code::Ignore
+        self.call("Finish", |d, h| d.finish(h), None)
     }
 
     fn verify_typing(&mut self, begin: &Begin) -> Step<()> {
@@ -271,7 +295,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             drop(typed);
             let judged = self.judge(
                 &step,
-                "typing",
+                Factors::BEHAVIOR,
                 msg::INCORRECT_PATTERN,
                 &mut rejected,
                 tries,
@@ -280,7 +304,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 return done;
             }
         }
-        Err(Code::MaxTries)
+        Err(End::Stopped(Stop::TriesUsed))
     }
 
     fn verify_pin(&mut self, begin: &Begin) -> Step<()> {
@@ -290,31 +314,44 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             let pin = self.ask(msg::PIN_PROMPT, false)?;
             let step = self.call("VerifyPin", |d, h| d.verify_pin(h, &pin), None)?;
             drop(pin);
-            if let Some(done) = self.judge(&step, "PIN", msg::INCORRECT_PIN, &mut rejected, tries) {
+            let judged = self.judge(
+                &step,
+                Factors::PIN,
+                msg::INCORRECT_PIN,
+                &mut rejected,
+                tries,
+            );
+            if let Some(done) = judged {
                 return done;
             }
         }
-        Err(Code::MaxTries)
+        Err(End::Stopped(Stop::TriesUsed))
     }
 
-    /// What one verification step (typing or PIN) means for its loop: `None` to ask again
+    /// What one verification step of `factor` means for its loop: `None` to ask again
     /// (after telling the user `incorrect` when it was rejected), or the loop's result.
+    /// Records the verdict: the last one on a factor is what counts.
     fn judge(
         &mut self,
         step: &VerifyStep,
-        factor: &str,
+        factor: Factors,
         incorrect: &str,
         rejected: &mut u32,
         tries: u32,
     ) -> Option<Step<()>> {
+        let name = if factor.pin { "PIN" } else { "typing" };
         match step.status {
-            VerifyStatus::Accepted => Some(Ok(())),
+            VerifyStatus::Accepted => {
+                self.facts.rejected = self.facts.rejected.minus(factor);
+                Some(Ok(()))
+            }
             VerifyStatus::Rejected => {
+                self.facts.rejected = self.facts.rejected.union(factor);
                 *rejected += 1;
                 self.log
-                    .log(&format!("{factor} rejected ({rejected} of {tries} tries)"));
+                    .log(&format!("{name} rejected ({rejected} of {tries} tries)"));
                 if *rejected >= tries || step.tries_left == 0 {
-                    return Some(Err(Code::MaxTries));
+                    return Some(Err(End::Stopped(Stop::TriesUsed)));
                 }
                 self.conv.error(incorrect);
                 None
@@ -323,11 +360,17 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 self.retry_message(&step.message);
                 None
             }
-            VerifyStatus::Exhausted => Some(Err(self.exhausted(&step.message))),
+            VerifyStatus::Exhausted => {
+                // The daemon ends the tries after a rejection (or a lockout): it stands.
+                self.facts.rejected = self.facts.rejected.union(factor);
+                Some(Err(self.exhausted(&step.message)))
+            }
         }
     }
 
-    fn enroll_typing(&mut self, begin: &Begin) -> Step<Enrolled> {
+    /// The typing enrollment: `Ok(true)` once the pattern is complete (pending in the
+    /// daemon), `Ok(false)` when the user skipped it.
+    fn enroll_typing(&mut self, begin: &Begin) -> Step<bool> {
         let tries = self.tries(begin);
         let mut attempts = begin.enroll_attempts.max(1);
         let mut attempt = 1;
@@ -354,7 +397,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 )?;
                 self.conv.info(msg::SKIPPED);
                 self.log.log("enrollment skipped by the user");
-                return Ok(Enrolled::Skipped);
+                return Ok(false);
             }
             let step = self.call(
                 "SubmitEnrollment",
@@ -366,7 +409,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
                 EnrollStatus::Complete => {
                     self.conv.info(msg::PATTERN_REGISTERED);
                     self.log.log("typing pattern enrolled");
-                    return Ok(Enrolled::Done);
+                    return Ok(true);
                 }
                 EnrollStatus::Accepted => {
                     attempts = step.attempts.max(1);
@@ -381,13 +424,13 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             self.log
                 .log(&format!("enrollment typing not kept ({misses} of {tries})"));
             if misses >= tries {
-                self.conv.error(msg::REGISTER_PATTERN_FAILED);
-                return Err(Code::MaxTries);
+                self.conv.error(msg::ENROLL_GAVE_UP);
+                return Err(End::Stopped(Stop::TriesUsed));
             }
         }
         self.log.log("enrollment did not complete within its bound");
-        self.conv.error(msg::REGISTER_PATTERN_FAILED);
-        Err(Code::AuthErr)
+        self.conv.error(msg::ENROLL_GAVE_UP);
+        Err(End::Stopped(Stop::Protocol))
     }
 
     fn enroll_pin(&mut self, begin: &Begin) -> Step<()> {
@@ -408,7 +451,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             match self.daemon.enroll_pin(&self.handle, &pin) {
                 Ok(()) => {
                     self.conv.info(msg::PIN_REGISTERED);
-                    self.log.log("PIN enrolled");
+                    self.log.log("PIN set up");
                     return Ok(());
                 }
                 // The daemon's own rule on length or characters: say it and ask again.
@@ -417,7 +460,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
             }
         }
         self.conv.error(msg::REGISTER_PIN_FAILED);
-        Err(Code::MaxTries)
+        Err(End::Stopped(Stop::TriesUsed))
     }
 
     /// The smaller of the daemon's and the module's `max_tries`, at least 1.
@@ -437,7 +480,7 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         };
         answer.map_err(|ConvError| {
             self.log.log("the application's conversation failed");
-            Code::ConvErr
+            End::Stopped(Stop::Conversation)
         })
     }
 
@@ -449,15 +492,15 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         });
     }
 
-    fn exhausted(&mut self, message: &str) -> Code {
+    fn exhausted(&mut self, message: &str) -> End {
         if !message.is_empty() {
             self.conv.error(message);
         }
         self.log.log("the daemon says the tries are used up");
-        Code::MaxTries
+        End::Stopped(Stop::TriesUsed)
     }
 
-    /// One daemon call with this conversation's handle; errors become codes.
+    /// One daemon call with this conversation's handle; errors become ends.
     fn call<T>(
         &mut self,
         what: &str,
@@ -467,51 +510,61 @@ impl<C: Conversation, D: DaemonClient, L: Log> Flow<'_, C, D, L> {
         f(self.daemon, &self.handle).map_err(|e| self.failure(what, e, failure_message))
     }
 
-    /// Maps a daemon error to the code documented in pam_behavior(8). `failure_message` is
-    /// the seed's error-table line for this step, shown when the daemon failed.
-    fn failure(&mut self, what: &str, e: Error, failure_message: Option<&str>) -> Code {
+    /// How a daemon error ends the login (pam_behavior(8) lists the codes). Only a daemon
+    /// that could not be reached, timed out or said it cannot serve is `Unreachable` (the
+    /// fail mode); an answer that refuses is a refusal. `failure_message` is the seed's
+    /// error-table line for this step, shown when the daemon failed.
+    fn failure(&mut self, what: &str, e: Error, failure_message: Option<&str>) -> End {
         self.log.log(&format!("{what} failed: {e}"));
-        let fail_code = match self.settings.fail {
-            FailMode::Open => Code::AuthInfoUnavail,
-            FailMode::Closed => Code::AuthErr,
-        };
         match e {
-            Error::ZBus(_) | Error::Unavailable(_) | Error::Storage(_) | Error::AccessDenied(_) => {
-                if matches!(e, Error::ZBus(_)) {
+            Error::ZBus(_) | Error::Unavailable(_) | Error::Storage(_) => {
+                if let Error::ZBus(e) = &e {
                     self.daemon_gone = true;
+                    self.log.notice(&crate::dbus::describe(e));
                 }
                 if let Some(text) = failure_message {
                     self.conv.error(text);
                 }
-                fail_code
+                End::Unreachable
             }
-            Error::UnknownUser(_) => Code::UserUnknown,
-            Error::NotEnrolled(_) => Code::AuthInfoUnavail,
+            Error::Remote(_) => End::Stopped(Stop::Remote {
+                deny: self.settings.remote == RemoteMode::Deny,
+            }),
+            Error::UnknownUser(_) => End::Stopped(Stop::UnknownUser),
+            Error::NotEnrolled(why) => {
+                self.log.notice(&why);
+                End::Stopped(Stop::NotEnrolled)
+            }
             Error::LockedOut(why) => {
                 self.conv.error(&why);
-                Code::MaxTries
+                End::Stopped(Stop::TriesUsed)
             }
             Error::PolicyDenied(why) => {
                 self.conv.error(&why);
-                Code::AuthErr
+                End::Stopped(Stop::Refused)
             }
+            Error::Refused(why) => {
+                self.log.notice(&why);
+                self.conv.error(msg::REFUSED);
+                End::Stopped(Stop::Refused)
+            }
+            Error::AccessDenied(_) => End::Stopped(Stop::Refused),
             Error::NoSuchHandle(_) | Error::WrongStage(_) | Error::InvalidArgument(_) => {
-                Code::AuthErr
+                End::Stopped(Stop::Protocol)
             }
         }
     }
 }
 
 /// Factors a journey name requires; `None` for a name this module does not know.
-fn journey_factors(journey: &str) -> Option<BTreeSet<Factor>> {
-    let factors: &[Factor] = match journey {
-        "behavior+pin" => &[Factor::Behavior, Factor::Pin],
-        "behavior" => &[Factor::Behavior],
-        "pin" => &[Factor::Pin],
-        "none" => &[],
-        _ => return None,
-    };
-    Some(factors.iter().copied().collect())
+fn journey_factors(journey: &str) -> Option<Factors> {
+    match journey {
+        "behavior+pin" => Some(Factors::BOTH),
+        "behavior" => Some(Factors::BEHAVIOR),
+        "pin" => Some(Factors::PIN),
+        "none" => Some(Factors::NONE),
+        _ => None,
+    }
 }
 
 /// Upper bound on prompts for `tries` counted tries plus uncounted retries.

@@ -16,10 +16,11 @@ pub mod remote;
 
 use std::ffi::CStr;
 
-use pam::constants::{PamFlag, PamResultCode, PAM_SILENT};
+use pam::constants::{PamFlag, PamResultCode, PAM_DELETE_CRED, PAM_ESTABLISH_CRED, PAM_SILENT};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::flow::Code;
+use crate::pam_io::Confirm;
 
 struct PamBehavior;
 pam::pam_hooks!(PamBehavior);
@@ -29,9 +30,31 @@ impl PamHooks for PamBehavior {
         pam_result(pam_io::authenticate(pamh, &args, flags & PAM_SILENT != 0))
     }
 
-    /// Nothing to establish: the module grants no credentials of its own.
-    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+    /// The module grants no credentials of its own. `PAM_ESTABLISH_CRED` comes only after
+    /// the whole auth stack succeeded: it commits what this login set up (a typing pattern,
+    /// a PIN); `PAM_DELETE_CRED` abandons it. Never fails the stack.
+    fn sm_setcred(pamh: &mut PamHandle, _: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        if flags & PAM_ESTABLISH_CRED != 0 {
+            pam_io::confirm(pamh, Confirm::Commit);
+        } else if flags & PAM_DELETE_CRED != 0 {
+            pam_io::confirm(pamh, Confirm::Abandon);
+        }
         PamResultCode::PAM_SUCCESS
+    }
+
+    /// An `account` line: libpam runs it only after authentication succeeded, so it
+    /// commits a pending enrollment too (for applications that never call setcred); it
+    /// decides nothing about the account.
+    fn acct_mgmt(pamh: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        pam_io::confirm(pamh, Confirm::Commit);
+        PamResultCode::PAM_IGNORE
+    }
+
+    /// A `session` line: the same as the account line, for applications that open a
+    /// session without setcred or account management.
+    fn sm_open_session(pamh: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        pam_io::confirm(pamh, Confirm::Commit);
+        PamResultCode::PAM_IGNORE
     }
 
     /// Not sensible with the contract: `Auth1` has no PIN change, and the self-service PIN

@@ -29,6 +29,12 @@ pub const PHRASE_MISMATCH: &str = "Typed phrases do not match.";
 
 /// PIN set-up: the two entries differ.
 pub const PIN_ENTRIES_DIFFER: &str = "The two PINs do not match. Please try again.";
+/// Enrollment ends: too many typings in a row could not be used.
+pub const ENROLL_GAVE_UP: &str =
+    "Enrollment stopped: too many typings could not be used. Please try again later.";
+/// The daemon cannot read the user's stored pattern or PIN.
+pub const REFUSED: &str =
+    "Unauthorized. Your stored typing pattern or PIN cannot be read; please ask an administrator.";
 /// A `Retry` from the daemon that came without a sentence.
 pub const TYPE_AGAIN: &str = "The typing could not be used. Please type the phrase again.";
 

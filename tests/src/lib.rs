@@ -11,7 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// The workspace root (the folder with the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -44,6 +46,85 @@ pub fn built(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `cmd` with its output captured, as `Command::output` does, but kills it and fails
+/// the test, naming `what` and showing the output so far, when it runs longer than `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration, what: &str) -> std::process::Output {
+    output_with_input(cmd, None, limit, what)
+}
+
+/// [`output_within`] with `input` written to the child's standard input (then closed).
+pub fn output_with_input(
+    cmd: &mut Command,
+    input: Option<&str>,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so that a deadline kills what it started too (qemu under
+    // the VM script), not only the script.
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = input {
+        // Small inputs fit in the pipe; a child that never reads cannot block this.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    drop(stdin);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kill of the process group we created for this child.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+            let _ = child.wait();
+            let grab = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+                let buf = rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+                String::from_utf8_lossy(&buf).into_owned()
+            };
+            let (out, err) = (grab(stdout), grab(stderr));
+            panic!("{what} did not finish within {limit:?} and was killed\n--- stdout:\n{out}\n--- stderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // A process it left behind may hold the pipes open: that is a hang too.
+    let rest = |rx: std::sync::mpsc::Receiver<Vec<u8>>, which: &str| {
+        rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+            panic!("{what} exited ({status}) but something it started still holds its {which} open")
+        })
+    };
+    std::process::Output {
+        status,
+        stdout: rest(stdout, "stdout"),
+        stderr: rest(stderr, "stderr"),
+    }
+}
+
+/// How long one run of the test VM may take: a boot under software emulation took 6 to
+/// 10 s, a probe with a daemon inside under a minute; a loaded 2-core machine, more.
+const VM_LIMIT: Duration = Duration::from_secs(600);
+
+/// How long one `behaviorctl` run may take (the slowest, `evaluate`, takes seconds).
+const CTL_LIMIT: Duration = Duration::from_secs(60);
+
 /// Boots the test VM (`tests/vm/run.sh`: Debian's kernel under qemu, uinput available) with
 /// `args` run inside, and asserts that the probe reported each of `cases` as
 /// `VMTEST case NAME ok`, then `VMTEST ALL OK`, and exited 0. Fails, never skips, when the VM
@@ -52,10 +133,11 @@ pub fn built(name: &str) -> PathBuf {
 pub fn run_vm_probe(args: &[String], cases: &[&str]) {
     let script = workspace_root().join("tests/vm/run.sh");
     let started = std::time::Instant::now();
-    let out = Command::new(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let out = output_within(
+        Command::new(&script).args(args),
+        VM_LIMIT,
+        &format!("the test VM ({})", script.display()),
+    );
     let wall = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -84,6 +166,12 @@ pub fn run_vm_probe(args: &[String], cases: &[&str]) {
     );
 }
 
+/// The tests run as root (CI); some parts need it (namespaces, the daemon's bus name).
+pub fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
 /// A temporary directory that unprivileged users can enter (mode 0755), for sockets and
 /// state that a `setpriv --reuid=nobody` process must reach.
 pub fn open_tempdir() -> tempfile::TempDir {
@@ -94,6 +182,9 @@ pub fn open_tempdir() -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
+
+/// How long dbus-daemon may take to print its address (it takes milliseconds).
+const BUS_LIMIT: Duration = Duration::from_secs(20);
 
 /// A private system bus: a real `dbus-daemon` whose configuration includes the project's
 /// own policy file from `etc/dbus-1/system.d/`, so the shipped policy is what is tested.
@@ -148,18 +239,29 @@ impl PrivateBus {
                 format!("unix:path={}", socket.display()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("dbus-daemon must be installed (Debian package dbus)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        pass_on_stderr(child.stderr.take().unwrap());
+        // Read in a thread so that a dbus-daemon that never prints is killed, not waited on.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let Ok(line) = rx.recv_timeout(BUS_LIMIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dbus-daemon did not print its address within {BUS_LIMIT:?} and was killed");
+        };
         let address = line.trim().to_string();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
+        if !address.starts_with("unix:") {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("dbus-daemon printed {address:?} instead of its address ({status:?})");
+        }
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
         PrivateBus {
             child,
@@ -175,11 +277,23 @@ impl PrivateBus {
 
     /// A zbus connection to this bus as the test process (root in CI).
     pub fn connect(&self) -> zbus::blocking::Connection {
-        zbus::blocking::connection::Builder::address(self.address.as_str())
-            .unwrap()
-            .build()
-            .unwrap()
+        connect_to(&self.address)
     }
+}
+
+/// dbus-daemon, root without CAP_SYS_RESOURCE (a container), warns at every start that it
+/// cannot raise its fd limit to 65536; harmless for a test bus, so not passed on.
+const BUS_NOISE: &str = "Failed to set fd limit";
+
+/// Passes dbus-daemon's standard error on to the test's, without [`BUS_NOISE`].
+fn pass_on_stderr(stderr: std::process::ChildStderr) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !line.contains(BUS_NOISE) {
+                eprintln!("{line}");
+            }
+        }
+    });
 }
 
 impl Drop for PrivateBus {
@@ -189,36 +303,110 @@ impl Drop for PrivateBus {
     }
 }
 
-/// A syslog socket for the daemon: datagrams sent to `path()` are collected as lines.
+/// A syslog socket for the daemon: datagrams sent to `path()` are collected as lines by a
+/// reader thread that drains the socket continuously, so the daemon never waits on it.
 /// Bound before the daemon starts (the syslog crate connects at once).
 pub struct SyslogSink {
-    socket: UnixDatagram,
     path: PathBuf,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// Kept open and never read (see [`SyslogSink::bind_unread`]).
+    _unread: Option<UnixDatagram>,
 }
 
 impl SyslogSink {
     pub fn bind(dir: &Path) -> SyslogSink {
+        let (path, socket) = SyslogSink::bind_socket(dir);
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, stopped) = (lines.clone(), stop.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while !stopped.load(Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    shared.0.lock().unwrap().push(line);
+                    shared.1.notify_all();
+                }
+            }
+        });
+        SyslogSink {
+            path,
+            lines,
+            stop,
+            reader: Some(reader),
+            _unread: None,
+        }
+    }
+
+    /// A syslog socket that is bound but never read, as behind a stuck journald: created
+    /// in a new network namespace, where `net.unix.max_dgram_qlen` is the kernel's default
+    /// of 10, so its queue fills after 10 datagrams and a blocking sender would wait
+    /// forever. Needs root (`unshare(CLONE_NEWNET)`), on this thread only.
+    pub fn bind_unread(dir: &Path) -> SyslogSink {
+        let dir = dir.to_path_buf();
+        let (path, socket) = std::thread::spawn(move || {
+            // SAFETY: unshare moves only this short-lived thread into a new namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET) failed (needs root): {}",
+                std::io::Error::last_os_error()
+            );
+            SyslogSink::bind_socket(&dir)
+        })
+        .join()
+        .unwrap();
+        SyslogSink {
+            path,
+            lines: Arc::default(),
+            stop: Arc::default(),
+            reader: None,
+            _unread: Some(socket),
+        }
+    }
+
+    fn bind_socket(dir: &Path) -> (PathBuf, UnixDatagram) {
         let path = dir.join("syslog.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        SyslogSink { socket, path }
+        (path, socket)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Every message received so far (waits up to 200 ms for the first).
+    /// Every line received since the last call, once 200 ms passed without a new one
+    /// (so it waits up to 200 ms for the first); at most 10 s under a steady stream.
     pub fn drain(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = self.socket.recv(&mut buf) {
-            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let (lines, arrived) = &*self.lines;
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut got = lines.lock().unwrap();
+        loop {
+            let before = got.len();
+            let (g, _) = arrived
+                .wait_timeout_while(got, Duration::from_millis(200), |l| l.len() == before)
+                .unwrap();
+            got = g;
+            if got.len() == before || Instant::now() >= give_up {
+                return std::mem::take(&mut *got);
+            }
         }
-        out
+    }
+}
+
+impl Drop for SyslogSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
@@ -240,9 +428,24 @@ impl Daemon {
     }
 
     pub fn start_with(bus: &PrivateBus, config: &str, test_input: bool) -> Daemon {
+        Daemon::start_with_sink(bus, config, test_input, SyslogSink::bind)
+    }
+
+    /// [`Daemon::start`] with a syslog socket that is never read
+    /// ([`SyslogSink::bind_unread`]).
+    pub fn start_with_unread_syslog(bus: &PrivateBus, config: &str) -> Daemon {
+        Daemon::start_with_sink(bus, config, true, SyslogSink::bind_unread)
+    }
+
+    fn start_with_sink(
+        bus: &PrivateBus,
+        config: &str,
+        test_input: bool,
+        sink: fn(&Path) -> SyslogSink,
+    ) -> Daemon {
         let dir = open_tempdir();
         std::fs::write(dir.path().join("behaviord.toml"), config).unwrap();
-        let syslog = SyslogSink::bind(dir.path());
+        let syslog = sink(dir.path());
         let mut d = Daemon {
             child: None,
             bus_address: bus.address().to_string(),
@@ -301,13 +504,15 @@ impl Daemon {
     /// ready). Checking the owner's pid matters after a kill -9: the bus may still list the
     /// dead process as the owner for a moment.
     pub fn wait_ready(&mut self) {
+        let limit = Duration::from_secs(20);
         let conn = zbus::blocking::connection::Builder::address(self.bus_address.as_str())
             .unwrap()
+            .method_timeout(limit)
             .build()
             .unwrap();
         let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
         let name = zbus::names::BusName::try_from(behavior_ipc::BUS_NAME).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         loop {
             let pid = self.child.as_ref().unwrap().id();
             if dbus.get_connection_unix_process_id(name.clone()).ok() == Some(pid) {
@@ -316,10 +521,10 @@ impl Daemon {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("behaviord exited before serving: {status}");
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "behaviord did not take its bus name within 20 s"
-            );
+            if Instant::now() >= deadline {
+                self.kill9();
+                panic!("behaviord did not take its bus name within {limit:?} and was killed");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -369,10 +574,7 @@ impl Daemon {
 
     /// A connection to the bus as the test process (root).
     pub fn connect(&self) -> zbus::blocking::Connection {
-        zbus::blocking::connection::Builder::address(self.bus_address.as_str())
-            .unwrap()
-            .build()
-            .unwrap()
+        connect_to(&self.bus_address)
     }
 
     /// Injects one recorded typing through `org.behaviord.Test1` (the daemon must run with
@@ -388,7 +590,8 @@ impl Daemon {
     }
 
     /// Enrolls `user` through `Auth1` (stage `enroll` expected) with `typings` in order, then
-    /// sets up `pin` if the daemon asks for one, and finishes; returns the `Finish` outcome.
+    /// sets up `pin` if the daemon asks for one, finishes and commits; returns the `Finish`
+    /// outcome.
     pub fn enroll(
         &self,
         user: &str,
@@ -423,7 +626,12 @@ impl Daemon {
             auth.enroll_pin(&b.handle, pin.expect("the daemon asks for a PIN"))
                 .unwrap();
         }
-        auth.finish(&b.handle).unwrap()
+        let outcome = auth.finish(&b.handle).unwrap();
+        // What an enrollment set up is stored only on the PAM module's word that the rest
+        // of the stack authenticated the user: here the test is that stack.
+        assert!(outcome.pending, "{outcome:?}");
+        auth.commit(&b.handle).unwrap();
+        outcome
     }
 
     /// Rows of the `events` table: (name, user, outcome, source), oldest first.
@@ -463,19 +671,24 @@ impl Daemon {
     }
 }
 
+/// How long a test's D-Bus call may wait for its reply before it fails (the daemon's
+/// slowest, a PIN check, takes well under a second).
+const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connection whose method calls fail with a timeout after [`CALL_LIMIT`] instead of
+/// waiting forever on a hung daemon.
+fn connect_to(address: &str) -> zbus::blocking::Connection {
+    zbus::blocking::connection::Builder::address(address)
+        .unwrap()
+        .method_timeout(CALL_LIMIT)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot connect to the bus at {address}: {e}"))
+}
+
 fn run_with_stdin(mut cmd: Command, bus: &str, stdin: Option<&str>) -> std::process::Output {
-    use std::io::Write;
-    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    cmd.env("DBUS_SYSTEM_BUS_ADDRESS", bus);
+    let what = format!("{cmd:?}");
+    output_with_input(&mut cmd, stdin, CTL_LIMIT, &what)
 }
 
 impl Drop for Daemon {
@@ -563,7 +776,7 @@ mod tests {
             .iter()
             .any(|n| n.as_str() == "org.freedesktop.DBus"));
         // Root may own the daemon's name under the shipped policy.
-        if nix_is_root() {
+        if is_root() {
             conn.request_name("org.behaviord.Behavior1").unwrap();
         }
     }
@@ -579,8 +792,25 @@ mod tests {
         assert_eq!(sink.drain(), vec!["<86>behaviord: hello".to_string()]);
     }
 
-    fn nix_is_root() -> bool {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        unsafe { libc::getuid() == 0 }
+    #[test]
+    #[should_panic(expected = "a stuck sleep did not finish within 200ms and was killed")]
+    fn a_command_past_its_deadline_is_killed_and_named() {
+        output_within(
+            Command::new("sleep").arg("30"),
+            Duration::from_millis(200),
+            "a stuck sleep",
+        );
+    }
+
+    #[test]
+    fn a_command_within_its_deadline_gives_its_output() {
+        let out = output_with_input(
+            &mut Command::new("cat"),
+            Some("typed"),
+            Duration::from_secs(20),
+            "cat",
+        );
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"typed");
     }
 }

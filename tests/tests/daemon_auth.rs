@@ -101,11 +101,24 @@ fn enroll_then_verify_typing_and_pin() {
     assert!(auth.enroll_pin(&b.handle, "123").is_err());
     auth.enroll_pin(&b.handle, "123456").unwrap();
     let out = auth.finish(&b.handle).unwrap();
-    assert!(out.success);
-    // Enrolling the typing proves nothing about who typed: only the PIN set-up counts.
-    assert_eq!(out.factors, vec!["pin"]);
-    // Finished handles are gone.
+    // Setting a factor up proves nothing about who typed: nothing passed, all pending.
+    assert!(
+        !out.success && out.factors.is_empty() && out.pending,
+        "{out:?}"
+    );
+    assert_eq!(daemon.db_count("SELECT COUNT(*) FROM templates"), 0);
+    // Finished handles are gone; the pending enrollment is committed once, by its caller.
     assert!(auth.finish(&b.handle).is_err());
+    let other = daemon.connect();
+    let auth2 = AuthProxyBlocking::new(&other).unwrap();
+    assert!(matches!(
+        auth2.commit(&b.handle),
+        Err(behavior_ipc::Error::NoSuchHandle(_))
+    ));
+    auth.commit(&b.handle).unwrap();
+    assert!(auth.commit(&b.handle).is_err(), "committed twice");
+    assert_eq!(daemon.db_count("SELECT COUNT(*) FROM templates"), 1);
+    assert_eq!(daemon.db_count("SELECT COUNT(*) FROM pins"), 1);
 
     // Verify: a later genuine typing and the PIN.
     let b = auth.begin(USER, "login", "tty1", "").unwrap();

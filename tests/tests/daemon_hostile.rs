@@ -240,7 +240,23 @@ fn hostile_arguments_are_refused_and_change_nothing() {
     }
     assert!(left, "handles of a departed caller were kept");
 
-    assert_eq!(rows(&d), before, "nothing was stored");
+    // Nothing was stored but the audit trail of the enrollment that never completed.
+    assert_eq!(rows(&d), before + 2, "nothing was stored");
+    let failed: Vec<_> = d
+        .db_events()
+        .into_iter()
+        .map(|(name, _, outcome, _)| (name, outcome))
+        .collect();
+    assert_eq!(
+        failed[failed.len() - 2..],
+        [
+            (
+                "E_BEHAVIOR_AUTH_ENROLLED".to_string(),
+                "failure".to_string()
+            ),
+            ("E_USER_PIN_ENROLLED".to_string(), "failure".to_string())
+        ]
+    );
     // Still serving.
     assert!(d.ctl(&["status"]).status.success());
 }

@@ -12,7 +12,6 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use behavior_ipc::auth::{AuthProxyBlocking, VerifyStatus};
@@ -97,13 +96,6 @@ fn measure(label: &str, d: &Daemon, rounds: usize, until: Instant, stop_at_first
     }
 }
 
-/// Reads the daemon's syslog sink until `stop` (a reader that keeps up).
-fn drain_until(d: &Daemon, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        d.syslog.drain();
-    }
-}
-
 /// Threads per flooder: `$BEHAVIOR_FLOOD_THREADS`, default 4.
 fn threads() -> String {
     std::env::var("BEHAVIOR_FLOOD_THREADS").unwrap_or_else(|_| "4".into())
@@ -144,35 +136,49 @@ fn flooder_report(mut child: Child) -> String {
 #[ignore = "benchmark: run with --ignored --nocapture"]
 fn root_logins_alone_under_a_flood_and_with_syslog_stuck() {
     let bus = PrivateBus::start();
+    // The harness's sink reads the daemon's syslog lines as they come.
     let d = Daemon::start(&bus, &config());
     assert!(
         d.enroll(USER, &fixture_subject("subject2")[..5], None)
             .success
     );
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| drain_until(&d, &stop));
-        measure(
-            "alone",
-            &d,
-            200,
-            Instant::now() + Duration::from_secs(60),
-            false,
-        );
+    measure(
+        "alone",
+        &d,
+        200,
+        Instant::now() + Duration::from_secs(60),
+        false,
+    );
 
-        let flooders: Vec<Child> = (1..=FLOODERS).map(|u| flooder(bus.address(), u)).collect();
-        std::thread::sleep(Duration::from_secs(2));
-        let until = Instant::now() + Duration::from_secs(FLOOD_SECS - 4);
-        measure("flood of 8 uids", &d, 200, until, false);
-        for child in flooders {
-            println!("LOAD {}", flooder_report(child));
-        }
-        stop.store(true, Ordering::SeqCst);
-    });
+    let flooders: Vec<Child> = (1..=FLOODERS).map(|u| flooder(bus.address(), u)).collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let until = Instant::now() + Duration::from_secs(FLOOD_SECS - 4);
+    measure("flood of 8 uids", &d, 200, until, false);
+    for child in flooders {
+        println!("LOAD {}", flooder_report(child));
+    }
+    drop(d);
 
-    // Nobody reads the syslog socket any more: fill its queue, then log in. One sender's
-    // buffer may fill before the queue does, so senders are added until a new one cannot
-    // queue a single datagram.
+    // A syslog socket bound but never read, its queue filled first.
+    let d = Daemon::start_with_unread_syslog(&bus, &config());
+    assert!(
+        d.enroll(USER, &fixture_subject("subject2")[..5], None)
+            .success
+    );
+    println!("LOAD syslog socket full after {} more datagrams", fill(&d));
+    measure(
+        "syslog stuck",
+        &d,
+        200,
+        Instant::now() + Duration::from_secs(40),
+        true,
+    );
+}
+
+/// Fills the daemon's syslog socket: one sender's buffer may fill before the socket's queue
+/// does, so senders are added until a new one cannot queue a single datagram. Returns how
+/// many were queued.
+fn fill(d: &Daemon) -> usize {
     let mut fillers = Vec::new();
     let mut queued = 0;
     loop {
@@ -185,16 +191,7 @@ fn root_logins_alone_under_a_flood_and_with_syslog_stuck() {
         fillers.push(filler);
         queued += sent;
         if sent == 0 || fillers.len() > 64 {
-            break;
+            return queued;
         }
     }
-    println!("LOAD syslog socket full after {queued} datagrams");
-    measure(
-        "syslog stuck",
-        &d,
-        50,
-        Instant::now() + Duration::from_secs(40),
-        true,
-    );
-    d.syslog.drain();
 }

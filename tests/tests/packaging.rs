@@ -4,7 +4,8 @@
 //! machine (`packaging/test/throwaway-root.sh`), and the same under a real systemd booted in
 //! such a copy (`packaging/test/systemd-root.sh`: the hardened unit, its sandbox, bus
 //! activation, pamtester through an installed service file). Nothing here installs anything
-//! on the host.
+//! on the host, and the throwaway roots start without behaviord whether or not the host has
+//! it installed or running (`package_free` in packaging/test/overlay.sh).
 //!
 //! Needs `cargo build --workspace` first (scripts/test.sh does it): the package is built from
 //! the debug binaries.
@@ -12,10 +13,17 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use behavior_tests::{build_dir, built, workspace_root};
+use behavior_tests::{build_dir, built, is_root, output_within, workspace_root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
+
+/// Deadlines for the commands below, so that a hung one is killed and named: a package
+/// build or a lint takes seconds; a throwaway root with systemd booted in it, or
+/// install.sh's build, minutes on a loaded 2-core machine.
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+const ROOT_LIMIT: Duration = Duration::from_secs(900);
 
 const MAN_PAGES: [&str; 4] = [
     "behaviorctl.1",
@@ -25,9 +33,8 @@ const MAN_PAGES: [&str; 4] = [
 ];
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let what = format!("{cmd:?}");
+    let out = output_within(cmd, COMMAND_LIMIT, &what);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -47,11 +54,6 @@ fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() == 0 }
 }
 
 fn multiarch() -> String {
@@ -108,6 +110,7 @@ fn expected_files() -> BTreeMap<String, &'static str> {
     let mut files: BTreeMap<String, &'static str> = [
         ("usr/sbin/behaviord", "-rwxr-xr-x"),
         ("usr/bin/behaviorctl", "-rwxr-xr-x"),
+        ("usr/lib/behaviord/daemon.sh", "-rwxr-xr-x"),
         (
             format!("lib/{ma}/security/pam_behavior.so").as_str(),
             "-rw-r--r--",
@@ -233,11 +236,13 @@ fn deb_has_the_expected_files_metadata_and_scripts() {
     );
 
     // Debian policy, as lintian sees it: no errors, no warnings.
-    let out = Command::new("lintian")
-        .args(["--tag-display-limit", "0"])
-        .arg(&deb)
-        .output()
-        .expect("lintian is needed (scripts/deps.sh --test installs it)");
+    let out = output_within(
+        Command::new("lintian")
+            .args(["--tag-display-limit", "0"])
+            .arg(&deb),
+        COMMAND_LIMIT,
+        "lintian (scripts/deps.sh --test installs it)",
+    );
     let report = String::from_utf8_lossy(&out.stdout);
     let bad: Vec<&str> = report
         .lines()
@@ -460,7 +465,12 @@ fn systemd_root(dirs: &[PathBuf], results: &Path, command: &[&str]) -> Output {
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg(results).args(command).output().unwrap()
+    cmd.arg(results).args(command);
+    output_within(
+        &mut cmd,
+        ROOT_LIMIT,
+        &format!("systemd-root.sh {command:?}"),
+    )
 }
 
 fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
@@ -468,7 +478,12 @@ fn throwaway_root(dirs: &[PathBuf], command: &[&str]) -> Output {
     for d in dirs {
         cmd.arg("--dir").arg(d);
     }
-    cmd.arg("--").args(command).output().unwrap()
+    cmd.arg("--").args(command);
+    output_within(
+        &mut cmd,
+        ROOT_LIMIT,
+        &format!("throwaway-root.sh {command:?}"),
+    )
 }
 
 #[test]
@@ -511,8 +526,18 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
         return;
     }
     let root = workspace_root();
+    // Then the README's way to start, restart and stop by hand, over the stale pid file and
+    // socket a dead system bus leaves behind; the bus it started is stopped at the end, so
+    // nothing outlives the throwaway root.
     let script = format!(
-        "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord",
+        "cd '{}' && PROFILE=debug scripts/install.sh && dpkg-query -W -f='${{db:Status-Abbrev}}\\n' behaviord && test -x /usr/sbin/behaviord \
+         && [ \"$(stat -c %a /var/lib/behaviord)\" = 700 ] \
+         && mkdir -p /run/dbus && echo 999999 > /run/dbus/pid \
+         && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind(\"/run/dbus/system_bus_socket\")' \
+         && /usr/lib/behaviord/daemon.sh start && behaviorctl status >/dev/null \
+         && /usr/lib/behaviord/daemon.sh start && /usr/lib/behaviord/daemon.sh restart \
+         && behaviorctl status >/dev/null && /usr/lib/behaviord/daemon.sh stop \
+         && ! /usr/lib/behaviord/daemon.sh status && kill \"$(cat /run/dbus/pid)\"",
         root.display()
     );
     let out = throwaway_root(&checkout_and_toolchain(), &["sh", "-c", &script]);
@@ -524,9 +549,21 @@ fn install_script_installs_without_systemd_and_says_how_to_start() {
     );
     assert_eq!(stdout.trim(), "ii", "package status after install.sh");
     assert!(
-        stderr.contains("systemd is not running") && stderr.contains("/usr/sbin/behaviord &"),
+        stderr.contains("systemd is not running")
+            && stderr.contains("/usr/lib/behaviord/daemon.sh start"),
         "install.sh does not say how to start the daemon by hand:\n{stderr}"
     );
+    for said in [
+        "behaviord: running (pid",
+        "behaviord: already running",
+        "behaviord: stopped",
+        "behaviord: not running",
+    ] {
+        assert!(
+            stderr.contains(said),
+            "daemon.sh did not say {said:?}:\n{stderr}"
+        );
+    }
 }
 
 /// The pam.d lines of the README block after `marker`.
@@ -565,6 +602,8 @@ fn stack_accepts(lines: &[String], code: &str, password_ok: bool, dir: &Path) ->
         .map(|l| l + "\n")
         .collect();
     std::fs::write(dir.join("behavior-doc"), service).unwrap();
+    // pam_wrapper wants the fallback service too ("no default config other" otherwise).
+    std::fs::write(dir.join("other"), "auth required pam_deny.so\n").unwrap();
     Command::new("pamtester")
         .args(["behavior-doc", "alice", "authenticate"])
         .env("LD_PRELOAD", "libpam_wrapper.so")
@@ -696,10 +735,16 @@ fn try_script_runs_the_daemon_on_a_private_bus() {
         return;
     }
     built("behaviord");
-    let out = Command::new(workspace_root().join("scripts/try.sh"))
-        .args(["--", "behaviorctl", "status", "--json"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(workspace_root().join("scripts/try.sh")).args([
+            "--",
+            "behaviorctl",
+            "status",
+            "--json",
+        ]),
+        COMMAND_LIMIT,
+        "scripts/try.sh -- behaviorctl status --json",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "try.sh:\n{log}");

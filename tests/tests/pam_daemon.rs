@@ -56,8 +56,7 @@ fn impostor() -> Vec<Typing> {
 fn enrolled(bus: &PrivateBus, journey: &str, lockout_failures: u32) -> Daemon {
     let daemon = Daemon::start(bus, &config(journey, lockout_failures, false));
     // Enroll under behavior+pin so that a PIN is set whatever the journey under test.
-    let outcome = daemon.enroll(USER, &genuine()[..5], Some(PIN));
-    assert!(outcome.success, "{outcome:?}");
+    daemon.enroll(USER, &genuine()[..5], Some(PIN));
     daemon
 }
 
@@ -86,30 +85,26 @@ fn enrollment_of_a_new_user_then_a_successful_login() {
     let bus = PrivateBus::start();
     let daemon = Daemon::start(&bus, &config("behavior+pin", 5, false));
     let g = genuine();
-    let (code, seen) = typed_login(
-        &daemon,
-        "",
-        &[
-            FIXTURE_PHRASE,
-            ".xat17padm",
-            FIXTURE_PHRASE,
-            FIXTURE_PHRASE,
-            FIXTURE_PHRASE,
-            FIXTURE_PHRASE,
-            "12345",
-            PIN,
-            PIN,
-        ],
-        vec![
-            g[0].clone(),
-            g[1].clone(),
-            g[1].clone(),
-            g[2].clone(),
-            g[3].clone(),
-            g[4].clone(),
-        ],
-    )
-    .run();
+    let answers = [
+        FIXTURE_PHRASE,
+        ".xat17padm",
+        FIXTURE_PHRASE,
+        FIXTURE_PHRASE,
+        FIXTURE_PHRASE,
+        FIXTURE_PHRASE,
+        "12345",
+        PIN,
+        PIN,
+    ];
+    let typed = vec![
+        g[0].clone(),
+        g[1].clone(),
+        g[1].clone(),
+        g[2].clone(),
+        g[3].clone(),
+        g[4].clone(),
+    ];
+    let (code, seen) = typed_login(&daemon, "", &answers, typed.clone()).run();
     let mut expected = vec![
         info("A typing pattern is displayed. Type the phrase exactly as shown."),
         info("Attempt 1 of 5"),
@@ -132,8 +127,18 @@ fn enrollment_of_a_new_user_then_a_successful_login() {
     ]);
     assert_eq!(seen, expected);
     // The enrolling login is left to the rest of the stack (PAM_IGNORE); alone in the
-    // stack, libpam reports that no module decided.
+    // stack, libpam reports that no module decided, and nothing is stored.
     assert_eq!(code, PAM_PERM_DENIED);
+    assert_eq!(daemon.db_count("SELECT COUNT(*) FROM templates"), 0);
+
+    // Enrolled again where the rest of the stack (pam_permit for the password here)
+    // authenticates the user: pam_setcred commits the pattern and the PIN.
+    let mut login = typed_login(&daemon, "", &answers, typed);
+    login.stack = "auth required {module}\nauth required pam_permit.so".into();
+    let (code, seen) = login.run();
+    assert_eq!(seen, expected);
+    assert_eq!(code, PAM_SUCCESS);
+    assert_eq!(daemon.db_count("SELECT COUNT(*) FROM templates"), 1);
 
     // The next login verifies: typing 14 is one the matcher accepts against the first five.
     let (code, seen) = typed_login(&daemon, "", &[FIXTURE_PHRASE, PIN], vec![g[14].clone()]).run();

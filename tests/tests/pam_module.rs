@@ -210,13 +210,15 @@ fn remote_logins_fall_through_without_calling_the_daemon() {
     login.stack = "auth required {module} remote=deny".into();
     assert_eq!(login.run(), (PAM_AUTH_ERR, vec![]));
 
-    // A pseudo-terminal without a local seat is remote; with one it is a local terminal
-    // window (which reaches the daemon: here the mock's empty script answers with an
-    // error that is no `org.behaviord.Error`, which counts as a failing daemon).
+    // sshd's PAM_TTY is remote without asking. A pseudo-terminal goes to the daemon,
+    // which decides from logind's record of the caller's session, whatever XDG_SEAT the
+    // environment claims (here the mock's empty script answers with an error that is no
+    // `org.behaviord.Error`, which counts as a failing daemon).
     let mut login = Login::new("", bus.address());
-    login.tty = Some("/dev/pts/7");
+    login.tty = Some("ssh");
     assert_eq!(login.run(), (PAM_AUTHINFO_UNAVAIL, vec![]));
     assert!(mock.calls().is_empty(), "{:?}", mock.calls());
+    login.tty = Some("/dev/pts/7");
     login.seat = Some("seat0");
     assert_eq!(
         login.run(),

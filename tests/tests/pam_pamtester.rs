@@ -108,8 +108,7 @@ journey = "pin"
 "#
     );
     let daemon = Daemon::start(&bus, &config);
-    let outcome = daemon.enroll("nobody", &fixture_subject("subject2")[..5], Some("482913"));
-    assert!(outcome.success, "{outcome:?}");
+    daemon.enroll("nobody", &fixture_subject("subject2")[..5], Some("482913"));
     let out = pamtester_as(daemon.bus_address(), "nobody", "", "111111\n482913\n");
     let all = text(&out);
     assert!(out.status.success(), "{all}");

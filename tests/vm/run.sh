@@ -3,6 +3,8 @@
 # for tests that must exercise the real evdev reading code (the host kernel has no uinput).
 #
 #   tests/vm/run.sh /abs/path/to/program [args...]
+#   tests/vm/run.sh --fetch      download the kernel into the cache (scripts/deps.sh --test
+#                                does this); needs network, never done during a run
 #
 # The VM boots Debian's own 6.1 kernel (fetched once with `apt-get download`) with a busybox
 # initramfs, shares the host's root file system read-only over 9p with a tmpfs overlay on top,
@@ -16,9 +18,14 @@ set -euo pipefail
 
 die() { echo "vm: $*" >&2; exit 3; }
 
-[ $# -ge 1 ] || die "usage: $0 /abs/path/to/program [args...]"
-case "$1" in /*) ;; *) die "the program must be an absolute path (it runs from the shared host root)";; esac
-[ -x "$1" ] || die "$1 is not an executable file"
+[ $# -ge 1 ] || die "usage: $0 /abs/path/to/program [args...] | --fetch"
+fetch=false
+if [ "$1" = --fetch ]; then
+  fetch=true
+else
+  case "$1" in /*) ;; *) die "the program must be an absolute path (it runs from the shared host root)";; esac
+  [ -x "$1" ] || die "$1 is not an executable file"
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,7 +33,9 @@ cache=${BEHAVIORD_VM_CACHE:-${CARGO_TARGET_DIR:-$root/target}/vm-cache}
 accel=${BEHAVIORD_VM_ACCEL:-auto}
 timeout_s=${BEHAVIORD_VM_TIMEOUT:-300}
 
-for tool in qemu-system-x86_64 cpio gzip depmod; do
+tools="cpio gzip depmod"
+$fetch || tools="qemu-system-x86_64 $tools"
+for tool in $tools; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/deps.sh --test (Debian packages qemu-system-x86, cpio, kmod)"
 done
 busybox=/bin/busybox
@@ -40,9 +49,12 @@ flock 9  # concurrent test runs share the cache
 # Modules the guest loads (their dependencies come along).
 modules="virtio_pci 9pnet_virtio 9p overlay evdev uinput"
 
-# 1. Debian's kernel and the modules the guest needs, extracted from the .deb once; the rest
-#    of the package (400 MB) is not kept.
+# 1. Debian's kernel and the modules the guest needs, extracted from the .deb once (with
+#    --fetch only: a test run never downloads); the rest of the package (400 MB) is not kept.
 if [ "$(cat "$cache/kernel/ok" 2>/dev/null)" != "$modules" ]; then
+  $fetch || die "the VM's kernel is not in $cache: fetch it first, with network, by" \
+    "scripts/deps.sh --test or tests/vm/run.sh --fetch (one download of Debian's" \
+    "linux-image-6.1 package, about 70 MB; BEHAVIORD_VM_CACHE chooses another cache)"
   command -v apt-get >/dev/null || die "apt-get is missing: the VM kernel comes from Debian's archive"
   kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1/ {print $2; exit}'; }
   pkg=$(kernel_pkg)
@@ -53,7 +65,9 @@ if [ "$(cat "$cache/kernel/ok" 2>/dev/null)" != "$modules" ]; then
   fi
   [ -n "$pkg" ] || die "apt-cache knows no linux-image-6.1 package (Debian 12 apt sources needed; try apt-get update)"
   rm -rf "$cache/kernel" "$cache/kernel.tmp" "$cache/dl" && mkdir -p "$cache/dl" "$cache/kernel.tmp/ko"
-  (cd "$cache/dl" && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed"
+  # As root, apt would hand the download to its _apt user, who cannot write here.
+  sandbox=(); [ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
+  (cd "$cache/dl" && apt-get download -q "${sandbox[@]}" "$pkg" >&2) || die "apt-get download $pkg failed"
   deb="$cache/dl/deb"
   dpkg -x "$cache"/dl/*.deb "$deb"
   kver=$(ls "$deb/lib/modules")
@@ -84,6 +98,10 @@ if [ "$(cat "$cache/kernel/ok" 2>/dev/null)" != "$modules" ]; then
   mv "$cache/kernel.tmp" "$cache/kernel"
 fi
 kver=$(cat "$cache/kernel/version")
+if $fetch; then
+  echo "vm: Linux $kver for the test VM is in $cache" >&2
+  exit 0
+fi
 
 # 2. The initramfs: busybox, /init, and the modules in load order. Rebuilt when the kernel or
 #    these scripts change.

@@ -95,7 +95,13 @@ enum Command {
     /// Every setting, its value and where it comes from (default, file, override).
     Settings(Out),
     /// Override a setting at run time (kept in the database, wins over the file).
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        value: String,
+        /// Also where it makes enrolled users enroll again (a new `phrase`).
+        #[arg(long)]
+        force: bool,
+    },
     /// Drop a run-time override.
     Unset { key: String },
     /// The journeys in effect: rules and the default.
@@ -174,6 +180,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 ],
                 vec!["test input".into(), yes_no(s.test_input)],
                 vec!["keyboards".into(), s.keyboards.to_string()],
+                vec!["syslog connected".into(), yes_no(s.syslog_connected)],
+                vec!["syslog lines dropped".into(), s.syslog_dropped.to_string()],
                 vec!["session monitoring".into(), s.monitoring.clone()],
                 vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
@@ -332,8 +340,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 note!("behaviorctl: session monitoring is {monitoring}");
             }
         }
-        Command::Set { key, value } => {
-            admin(&conn)?.set(&key, &value).map_err(d)?;
+        Command::Set { key, value, force } => {
+            let admin = admin(&conn)?;
+            if force {
+                admin.set_forced(&key, &value).map_err(d)?;
+            } else {
+                admin.set(&key, &value).map_err(d)?;
+            }
             say!("{key} = {value}");
         }
         Command::Unset { key } => {
@@ -559,7 +572,11 @@ fn print_users(users: &[UserInfo]) {
             vec![
                 u.name.clone(),
                 u.uid.to_string(),
-                yes_no(u.enrolled),
+                if u.phrase_changed {
+                    "re-enroll".to_string()
+                } else {
+                    yes_no(u.enrolled)
+                },
                 format_time(u.enrolled_at_ms),
                 format_time(u.template_expires_ms),
                 yes_no(u.pin_set),

@@ -60,7 +60,11 @@ pub(crate) fn user_info(
         None => 0,
     };
     let enrolled_at = template.as_ref().map_or(0, |t| t.enrolled_at);
+    let phrase = matching::phrase_digest(&config.phrase);
     Ok(UserInfo {
+        phrase_changed: template
+            .as_ref()
+            .is_some_and(|t| t.for_other_phrase(&phrase)),
         name: name.to_string(),
         uid,
         enrolled: template.is_some(),
@@ -109,6 +113,57 @@ impl AdminObject {
         }
     }
 
+    /// `Set` and `SetForced`: checked exactly as the file is, and refused where a new
+    /// phrase would make enrolled users enroll again unless `force`.
+    async fn apply_setting(
+        &self,
+        hdr: &Header<'_>,
+        key: &str,
+        value: &str,
+        force: bool,
+    ) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        st.require_root(hdr).await?;
+        check_len("key", key)?;
+        check_len("value", value)?;
+        let mut overrides = st.store.settings().map_err(|e| st.storage(e))?;
+        overrides.retain(|(k, _)| k != key);
+        overrides.push((key.to_string(), value.to_string()));
+        // Checked exactly as the file is, before anything is stored.
+        let (_, refused) = config::effective(st.file_text(), &overrides)
+            .map_err(|e| Error::InvalidArgument(e.reason))?;
+        if let Some((_, reason)) = refused.iter().find(|(k, _)| k == key) {
+            return Err(Error::InvalidArgument(reason.clone()));
+        }
+        let current = st.config().phrase.clone();
+        if key == "phrase" && value != current && !force {
+            let enrolled = st
+                .store
+                .templates_for_phrase(&matching::phrase_digest(&current))
+                .map_err(|e| st.storage(e))?;
+            if enrolled > 0 {
+                return Err(Error::PolicyDenied(format!(
+                    "{enrolled} user(s) enrolled their typing pattern for the current phrase; \
+                     with a new phrase each of them must enroll again: repeat with --force to do so"
+                )));
+            }
+        }
+        st.commit(|tx, audit| {
+            tx.set_setting(key, value, audit.now)?;
+            audit.log(
+                tx,
+                Event::SettingsChanged,
+                "root",
+                &format!("set {key}"),
+                SOURCE,
+                "",
+            )
+        })?;
+        st.reload_overrides()?;
+        self.settings_applied(key).await
+    }
+
     /// Settings the session monitor takes at its start restart it.
     async fn settings_applied(&self, key: &str) -> Result<(), Error> {
         if !crate::monitoring::is_monitor_setting(key) {
@@ -147,6 +202,8 @@ impl AdminObject {
             active_handles: st.active_sessions() as u32,
             test_input: st.test_input,
             keyboards: st.keyboards() as u32,
+            syslog_connected: st.syslog.connected(),
+            syslog_dropped: st.syslog.dropped(),
             sessions: st
                 .monitored_sessions()
                 .into_iter()
@@ -193,8 +250,8 @@ impl AdminObject {
         let _g = st.enter()?;
         st.require_root(&hdr).await?;
         let acct = account(user)?;
-        let row = st.store.user(user).map_err(|e| st.storage(e))?;
-        user_info(st, user, acct.uid, row.as_ref(), &st.config())
+        let row = st.store.user(&acct.name).map_err(|e| st.storage(e))?;
+        user_info(st, &acct.name, acct.uid, row.as_ref(), &st.config())
     }
 
     async fn remove_pattern(
@@ -358,33 +415,16 @@ impl AdminObject {
         key: &str,
         value: &str,
     ) -> Result<(), Error> {
-        let st = &self.state;
-        let _g = st.enter()?;
-        st.require_root(&hdr).await?;
-        check_len("key", key)?;
-        check_len("value", value)?;
-        let mut overrides = st.store.settings().map_err(|e| st.storage(e))?;
-        overrides.retain(|(k, _)| k != key);
-        overrides.push((key.to_string(), value.to_string()));
-        // Checked exactly as the file is, before anything is stored.
-        let (_, refused) = config::effective(st.file_text(), &overrides)
-            .map_err(|e| Error::InvalidArgument(e.reason))?;
-        if let Some((_, reason)) = refused.iter().find(|(k, _)| k == key) {
-            return Err(Error::InvalidArgument(reason.clone()));
-        }
-        st.commit(|tx, audit| {
-            tx.set_setting(key, value, audit.now)?;
-            audit.log(
-                tx,
-                Event::SettingsChanged,
-                "root",
-                &format!("set {key}"),
-                SOURCE,
-                "",
-            )
-        })?;
-        st.reload_overrides()?;
-        self.settings_applied(key).await
+        self.apply_setting(&hdr, key, value, false).await
+    }
+
+    async fn set_forced(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        key: &str,
+        value: &str,
+    ) -> Result<(), Error> {
+        self.apply_setting(&hdr, key, value, true).await
     }
 
     async fn unset(&self, #[zbus(header)] hdr: Header<'_>, key: &str) -> Result<(), Error> {

@@ -1,8 +1,9 @@
 //! `org.behaviord.Auth1`: one login conversation per handle (see `behavior_ipc::auth`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use behavior_core::decision::{judge, Factors, Judgement};
 use behavior_core::fixed::{self, Params, Template};
 use behavior_core::Sample;
 use behavior_ipc::auth::{
@@ -13,6 +14,8 @@ use rand::RngCore;
 use zbus::message::Header;
 use zeroize::Zeroizing;
 
+use super::pending::{Enrollment, Pendings};
+use super::recent::Recent;
 use super::{account, check_len, now_ms, remaining, State};
 use crate::accounts::Account;
 use crate::audit::Event;
@@ -20,6 +23,7 @@ use crate::config::{Config, Journey};
 use crate::matching::{self, Typing};
 use crate::pin;
 use crate::policy::{self, Login};
+use crate::store::StoreError;
 
 const SOURCE: &str = "pam";
 
@@ -38,47 +42,59 @@ pub struct Session {
     config: Arc<Config>,
     params: Params,
     template: Option<Template>,
+    /// `enrolled_at` of the template row `Begin` found, an expired one included.
+    seen_template: Option<i64>,
     samples: Vec<Sample>,
-    enrolled_now: bool,
     skipped: bool,
     allow_skip: bool,
-    behavior_passed: bool,
+    /// Factors judged passed in this login (never one that was only set up).
+    passed: Factors,
     tries_left: u32,
     pin_verify: bool,
     pin_enroll: bool,
-    pin_passed: bool,
     pin_tries_left: u32,
     /// The template adapted from this login's accepted typing (JSON), stored only if the
-    /// whole login succeeds: a login that then fails its PIN must not move the template.
+    /// whole login is proven: a login that then fails its PIN must not move the template.
     adapted_template: Option<String>,
+    /// What this login set up, stored only once the rest of the stack authenticated the
+    /// user (see `pending`).
+    new_template: Option<String>,
+    new_pin: Option<String>,
 }
 
 impl Session {
-    /// Every factor the journey requires passed, or the typing was waived: by an allowed
-    /// skip, or because this login enrolled it (enrolling proves nothing about who typed,
-    /// so it is never counted as the typing factor, see `factors`).
-    fn success(&self) -> bool {
-        let waived = self.skipped || self.enrolled_now;
-        let behavior = !self.journey.needs_behavior() || self.behavior_passed || waived;
-        let pin = !(self.journey.needs_pin() || self.pin_enroll) || self.pin_passed;
-        self.journey == Journey::None || (behavior && pin)
+    /// What was set up or skipped here: it may waive a factor, never pass it.
+    fn waived(&self) -> Factors {
+        Factors {
+            behavior: self.new_template.is_some() || self.skipped,
+            pin: self.new_pin.is_some() || (self.skipped && self.pin_enroll),
+        }
     }
 
-    fn factors(&self) -> Vec<String> {
-        let mut f = Vec::new();
-        if self.behavior_passed {
-            f.push("behavior".to_string());
-        }
-        if self.pin_passed {
-            f.push("pin".to_string());
-        }
-        f
+    fn judgement(&self) -> Judgement {
+        judge(
+            journey_factors(self.journey),
+            self.passed,
+            self.waived(),
+            Factors::NONE,
+        )
     }
 
-    /// The login succeeded on the strength of at least one factor proven here (not only a
-    /// skip or a `none` journey): only then are failures forgiven and the template adapted.
-    fn proven(&self) -> bool {
-        self.success() && (self.behavior_passed || self.pin_passed)
+    /// The set-ups this login was asked for and did not make (skipping the enrollment
+    /// skips the PIN set-up with it).
+    fn setups_missing(&self) -> Factors {
+        Factors {
+            behavior: self.stage == Stage::Enroll && !self.skipped && self.new_template.is_none(),
+            pin: self.pin_enroll && !self.skipped && self.new_pin.is_none(),
+        }
+    }
+}
+
+/// The factors a journey requires.
+fn journey_factors(journey: Journey) -> Factors {
+    Factors {
+        behavior: journey.needs_behavior(),
+        pin: journey.needs_pin(),
     }
 }
 
@@ -87,6 +103,20 @@ pub(crate) const CORRECTED: &str =
     "The phrase was corrected while typing; please type it again without corrections.";
 pub(crate) const NOTHING: &str =
     "No typing was captured from the keyboard; please type the phrase again.";
+pub(crate) const KEYS_DIFFER: &str =
+    "The keys pressed do not match the typed phrase; please type it again.";
+pub(crate) const NO_KEYBOARD: &str =
+    "behaviord reads no keyboard on this machine, so the typing cannot be checked; ask an administrator.";
+
+/// Why no typing was captured: [`NO_KEYBOARD`] when the daemon reads no keyboard at all
+/// (so that "type it again" does not send the user round in circles).
+fn nothing_message(st: &State) -> String {
+    if !st.test_input && st.keyboards() == 0 {
+        NO_KEYBOARD.into()
+    } else {
+        NOTHING.into()
+    }
+}
 
 /// When a template enrolled at `enrolled_at` must be renewed (0: never).
 pub(crate) fn template_expiry(enrolled_at: i64, config: &Config) -> i64 {
@@ -146,10 +176,6 @@ pub(crate) fn new_handle() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub struct AuthObject {
-    pub state: Arc<State>,
-}
-
 /// The user's current template: `None` when not enrolled or expired; a corrupt row is a
 /// storage error naming it.
 pub(crate) fn current_template(
@@ -158,20 +184,35 @@ pub(crate) fn current_template(
     config: &Config,
     now: i64,
 ) -> Result<Option<Template>, Error> {
-    let Some(row) = st.store.template(user).map_err(|e| st.storage(e))? else {
-        return Ok(None);
+    template_state(st, user, config, now)
+        .map(|(t, _)| t)
+        .map_err(|e| st.storage(e))
+}
+
+/// The current template and the `enrolled_at` of the row (an expired one included); a row
+/// that does not decode is [`StoreError::Corrupt`].
+fn template_state(
+    st: &State,
+    user: &str,
+    config: &Config,
+    now: i64,
+) -> Result<(Option<Template>, Option<i64>), StoreError> {
+    let Some(row) = st.store.template(user)? else {
+        return Ok((None, None));
     };
     let expires = template_expiry(row.enrolled_at, config);
-    if expires != 0 && expires <= now {
-        return Ok(None);
+    // An expired template, or one of an earlier phrase (changed with `set --force`), is
+    // enrolled again, replacing that very row.
+    let stale = row.for_other_phrase(&matching::phrase_digest(&config.phrase));
+    if stale || (expires != 0 && expires <= now) {
+        return Ok((None, Some(row.enrolled_at)));
     }
-    matching::from_json(&row.json).map(Some).map_err(|reason| {
-        st.storage(crate::store::StoreError::Corrupt {
-            table: "templates",
-            key: user.to_string(),
-            reason,
-        })
-    })
+    let template = matching::from_json(&row.json).map_err(|reason| StoreError::Corrupt {
+        table: "templates",
+        key: user.to_string(),
+        reason,
+    })?;
+    Ok((Some(template), Some(row.enrolled_at)))
 }
 
 /// Waits until the keys the kernel stamped before now have reached the capture windows
@@ -211,16 +252,99 @@ pub(crate) async fn take_capture(
     })
 }
 
+/// Whether failures of `uid` count towards the lockout (root is exempt, as with
+/// pam_faillock, so that two wrong typings cannot lock the administrator out).
+fn lockout_applies(uid: u32) -> bool {
+    uid != 0
+}
+
+/// How a typing or PIN was found wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wrong {
+    /// Judged: the keys typed the phrase and their timings (or the PIN) were wrong. Counts
+    /// towards the lockout.
+    Judged,
+    /// A replay of a typing seen before: judged, and counted.
+    Replay,
+    /// Not judged: the text differs from the phrase, or the keys pressed do not type it.
+    /// One try of this login, but nothing towards the lockout (anyone can type garbage
+    /// at someone else's prompt).
+    Unjudged,
+}
+
+impl Wrong {
+    fn outcome(self) -> &'static str {
+        match self {
+            Wrong::Judged => "failure",
+            Wrong::Replay => "replay",
+            Wrong::Unjudged => "mismatch",
+        }
+    }
+}
+
+pub struct AuthObject {
+    pub state: Arc<State>,
+    pendings: Arc<Pendings>,
+    recent: Recent,
+}
+
+/// Drops pending enrollments that timed out or whose caller left, with their events.
+#[derive(Clone)]
+pub struct PendingSweeper {
+    state: Arc<State>,
+    pendings: Arc<Pendings>,
+}
+
+impl PendingSweeper {
+    /// `gone`: the unique name of a caller that left the bus.
+    pub fn sweep(&self, gone: Option<&str>) {
+        for e in self.pendings.sweep(gone, Instant::now()) {
+            log_setups(&self.state, &e.user, &e.service, e.factors(), "abandoned");
+        }
+    }
+}
+
+/// Records that set-ups of `user` were not stored (`outcome`: why). Best effort: the event
+/// is for the admin; a store that cannot take it has been reported already.
+fn log_setups(st: &State, user: &str, service: &str, factors: Factors, outcome: &str) {
+    if factors.behavior {
+        let _ = st.record_event(Event::BehaviorEnrolled, user, outcome, SOURCE, service);
+    }
+    if factors.pin {
+        let _ = st.record_event(Event::PinEnrolled, user, outcome, SOURCE, service);
+    }
+}
+
 impl AuthObject {
-    /// Counts a failure towards the lockout, with its event (and `E_USER_LOCKED_OUT`).
-    /// Returns the lock end when the user is now locked out.
-    fn fail(&self, s: &Session, event: Event) -> Result<Option<i64>, Error> {
+    pub fn new(state: Arc<State>) -> AuthObject {
+        AuthObject {
+            state,
+            pendings: Arc::new(Pendings::default()),
+            recent: Recent::default(),
+        }
+    }
+
+    pub fn sweeper(&self) -> PendingSweeper {
+        PendingSweeper {
+            state: self.state.clone(),
+            pendings: self.pendings.clone(),
+        }
+    }
+
+    /// Records a wrong typing (`BehaviorFailed`) or PIN (`PinFailed`) with its event, and a
+    /// judged one towards the lockout (and `E_USER_LOCKED_OUT`). Returns the lock end when
+    /// the user is now locked out.
+    fn fail(&self, s: &Session, event: Event, wrong: Wrong) -> Result<Option<i64>, Error> {
         let cfg = &s.config;
         let user = s.account.name.clone();
         let uid = s.account.uid;
         let service = s.service.clone();
+        let counted = wrong != Wrong::Unjudged && lockout_applies(uid);
         self.state.commit(|tx, audit| {
-            audit.log(tx, event, &user, "failure", SOURCE, &service)?;
+            audit.log(tx, event, &user, wrong.outcome(), SOURCE, &service)?;
+            if !counted {
+                return Ok(None);
+            }
             let locked = tx.record_failure(
                 &user,
                 uid,
@@ -235,38 +359,69 @@ impl AuthObject {
         })
     }
 
-    /// A wrong typing (`BehaviorFailed`) or PIN (`PinFailed`): one try of that factor less,
-    /// counted towards the lockout.
-    fn reject(&self, s: &mut Session, event: Event) -> Result<VerifyStep, Error> {
+    /// A wrong typing or PIN: one try of that factor less. Always a rejection: a failure
+    /// that cannot be recorded ends the login's tries instead, so a broken store never
+    /// turns a wrong typing into a fall-through nor gives unlimited tries.
+    fn reject(&self, s: &mut Session, event: Event, wrong: Wrong) -> VerifyStep {
         fn tries(s: &mut Session, event: Event) -> &mut u32 {
             match event {
                 Event::PinFailed => &mut s.pin_tries_left,
                 _ => &mut s.tries_left,
             }
         }
-        *tries(s, event) -= 1;
-        if let Some(until) = self.fail(s, event)? {
-            *tries(s, event) = 0;
-            return Ok(exhausted(0, &locked_message(until, now_ms())));
+        let left = tries(s, event).saturating_sub(1);
+        *tries(s, event) = left;
+        match self.fail(s, event, wrong) {
+            Ok(Some(until)) => {
+                *tries(s, event) = 0;
+                return exhausted(0, &locked_message(until, now_ms()));
+            }
+            Ok(None) => {}
+            Err(_) => {
+                *tries(s, event) = 0;
+                return exhausted(0, "No tries left.");
+            }
         }
-        let left = *tries(s, event);
         if left == 0 {
-            return Ok(exhausted(0, "No tries left."));
+            return exhausted(0, "No tries left.");
         }
-        Ok(VerifyStep {
+        VerifyStep {
             status: VerifyStatus::Rejected,
             tries_left: left,
             message: String::new(),
-        })
+        }
     }
 
-    fn locked_until(&self, user: &str, now: i64) -> Result<Option<i64>, Error> {
+    fn locked_until(&self, account: &Account, now: i64) -> Result<Option<i64>, Error> {
+        if !lockout_applies(account.uid) {
+            return Ok(None);
+        }
         let (_, until) = self
             .state
             .store
-            .lockout(user)
+            .lockout(&account.name)
             .map_err(|e| self.state.storage(e))?;
         Ok((until > now).then_some(until))
+    }
+
+    /// A stored typing pattern or PIN of `user` that cannot be read: no factor can be judged,
+    /// so the login is refused (never the fail mode, which would skip the factor), with an
+    /// event; the cause is in the daemon's log.
+    fn unreadable(
+        &self,
+        user: &str,
+        service: &str,
+        what: &str,
+        event: Event,
+        e: StoreError,
+    ) -> Error {
+        let why = self.state.storage(e);
+        let _ = self
+            .state
+            .record_event(event, user, "unreadable", SOURCE, service);
+        Error::Refused(format!(
+            "the stored {what} of {user} cannot be read ({why}); an administrator must remove it"
+        ))
     }
 }
 
@@ -287,7 +442,10 @@ impl AuthObject {
             check_len(what, s)?;
         }
         let (caller, uid) = st.caller(&hdr).await?;
+        // Everything below uses the account's own name, not the one typed: with a
+        // case-insensitive NSS, `ANN` must not be a new user beside `ann`.
         let account = account(user)?;
+        let name = account.name.clone();
         if uid != 0 && uid != account.uid {
             return Err(Error::AccessDenied(format!(
                 "uid {uid} may not authenticate another user"
@@ -304,32 +462,46 @@ impl AuthObject {
         let journey = policy::resolve(
             &config,
             &Login {
-                user,
+                user: &name,
                 groups: &account.groups,
                 service,
                 tty,
             },
         );
         let now = now_ms();
-        if let Some(until) = self.locked_until(user, now)? {
+        if let Some(until) = self.locked_until(&account, now)? {
             return Err(Error::LockedOut(format!(
-                "too many failures: {user} is locked out for {}",
+                "too many failures: {name} is locked out for {}",
                 remaining(until, now)
             )));
         }
-        let template = current_template(st, user, &config, now)?;
-        let pin_set = st
-            .store
-            .pin_hash(user)
-            .map_err(|e| st.storage(e))?
-            .is_some();
+        let (template, seen_template) = match template_state(st, &name, &config, now) {
+            Ok(state) => state,
+            Err(e @ StoreError::Corrupt { .. }) if journey.needs_behavior() => {
+                return Err(self.unreadable(
+                    &name,
+                    service,
+                    "typing pattern",
+                    Event::BehaviorFailed,
+                    e,
+                ))
+            }
+            Err(e) => return Err(st.storage(e)),
+        };
+        let pin_set = match st.store.pin_hash(&name) {
+            Ok(pin) => pin.is_some(),
+            Err(e @ StoreError::Corrupt { .. }) if journey.needs_pin() => {
+                return Err(self.unreadable(&name, service, "PIN", Event::PinFailed, e))
+            }
+            Err(e) => return Err(st.storage(e)),
+        };
 
         let Plan {
             stage,
             pin_verify,
             pin_enroll,
         } = plan(journey, template.is_some(), pin_set, &config)
-            .map_err(|what| Error::NotEnrolled(format!("{user} {what}")))?;
+            .map_err(|what| Error::NotEnrolled(format!("{name} {what}")))?;
         // A user may unlock their own screen (verify only); enrolling takes root.
         if uid != 0 && (stage == Stage::Enroll || pin_enroll) {
             return Err(Error::AccessDenied(
@@ -363,17 +535,18 @@ impl AuthObject {
             stage,
             params: matching::params(&config),
             template,
+            seen_template,
             samples: Vec::new(),
-            enrolled_now: false,
             skipped: false,
             allow_skip,
-            behavior_passed: false,
+            passed: Factors::NONE,
             tries_left: config.verify.max_tries,
             pin_verify,
             pin_enroll,
-            pin_passed: false,
             pin_tries_left: config.verify.max_tries,
             adapted_template: None,
+            new_template: None,
+            new_pin: None,
             config: config.clone(),
         };
         st.insert_session(
@@ -396,8 +569,8 @@ impl AuthObject {
         let session = st.caller_session(&hdr, handle).await?;
         let s = session.lock().await;
         let open = match s.stage {
-            Stage::Enroll => !s.enrolled_now && !s.skipped,
-            Stage::Verify => !s.behavior_passed && s.tries_left > 0,
+            Stage::Enroll => s.new_template.is_none() && !s.skipped,
+            Stage::Verify => !s.passed.behavior && s.tries_left > 0,
             Stage::PinOnly | Stage::Skip => false,
         };
         if !open {
@@ -421,7 +594,7 @@ impl AuthObject {
         let typed = Zeroizing::new(typed.to_string());
         let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
-        if s.stage != Stage::Enroll || s.enrolled_now || s.skipped {
+        if s.stage != Stage::Enroll || s.new_template.is_some() || s.skipped {
             return Err(Error::WrongStage(
                 "this authentication is not enrolling".into(),
             ));
@@ -440,14 +613,8 @@ impl AuthObject {
         let sample = match matching::judge(&captured, &typed) {
             Typing::Usable(sample) => sample,
             Typing::Corrected => return Ok(step(EnrollStatus::Retry, CORRECTED, &s)),
-            Typing::Mismatch => {
-                return Ok(step(
-                    EnrollStatus::Retry,
-                    "The keys pressed do not match the typed phrase; please type it again.",
-                    &s,
-                ))
-            }
-            Typing::Nothing => return Ok(step(EnrollStatus::Retry, NOTHING, &s)),
+            Typing::Mismatch => return Ok(step(EnrollStatus::Retry, KEYS_DIFFER, &s)),
+            Typing::Nothing => return Ok(step(EnrollStatus::Retry, &nothing_message(st), &s)),
         };
         if let Err(why) = fixed::check_candidate(&s.samples, &sample, &s.params) {
             return Ok(step(EnrollStatus::Retry, &why.to_string(), &s));
@@ -459,28 +626,16 @@ impl AuthObject {
         let template = match fixed::enroll(&s.samples, &s.params) {
             Ok(t) => t,
             Err(why) => {
-                // Should not happen after check_candidate; start over rather than store it.
+                // Should not happen after check_candidate; start over rather than keep it.
                 s.samples.clear();
                 return Ok(step(EnrollStatus::Retry, &why.to_string(), &s));
             }
         };
         let json = matching::to_json(&template)
             .map_err(|e| Error::Storage(format!("cannot encode the template: {e}")))?;
-        let (user, uid, service) = (s.account.name.clone(), s.account.uid, s.service.clone());
-        st.commit(|tx, audit| {
-            tx.put_template(&user, uid, &json, audit.now, false)?;
-            audit.log(
-                tx,
-                Event::BehaviorEnrolled,
-                &user,
-                "success",
-                SOURCE,
-                &service,
-            )
-        })?;
+        // Kept on the handle: stored only once the rest of the stack authenticated the user.
         s.samples.clear();
-        s.template = Some(template);
-        s.enrolled_now = true;
+        s.new_template = Some(json);
         Ok(EnrollStep {
             status: EnrollStatus::Complete,
             attempt: attempts,
@@ -498,7 +653,7 @@ impl AuthObject {
         let _g = st.enter()?;
         let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
-        if s.stage != Stage::Enroll || s.enrolled_now {
+        if s.stage != Stage::Enroll || s.new_template.is_some() {
             return Err(Error::WrongStage(
                 "this authentication is not enrolling".into(),
             ));
@@ -526,7 +681,7 @@ impl AuthObject {
         let typed = Zeroizing::new(typed.to_string());
         let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
-        if s.stage != Stage::Verify || s.behavior_passed {
+        if s.stage != Stage::Verify || s.passed.behavior {
             return Err(Error::WrongStage(
                 "this authentication is not verifying typing".into(),
             ));
@@ -536,65 +691,59 @@ impl AuthObject {
         if s.tries_left == 0 {
             return Ok(exhausted(0, "No tries left."));
         }
-        if let Some(until) = self.locked_until(&s.account.name, now)? {
+        if let Some(until) = self.locked_until(&s.account, now)? {
             s.tries_left = 0;
             return Ok(exhausted(0, &locked_message(until, now)));
         }
-        let verdict = if typed.as_str() != s.config.phrase {
-            None
-        } else {
-            match matching::judge(&captured, &typed) {
-                Typing::Usable(sample) => s
-                    .template
-                    .as_ref()
-                    .map(|t| (fixed::verify(t, &sample, &s.params), sample)),
-                Typing::Mismatch => None,
-                Typing::Corrected => {
-                    return Ok(VerifyStep {
-                        status: VerifyStatus::Retry,
-                        tries_left: s.tries_left,
-                        message: CORRECTED.into(),
-                    })
-                }
-                Typing::Nothing => {
-                    return Ok(VerifyStep {
-                        status: VerifyStatus::Retry,
-                        tries_left: s.tries_left,
-                        message: NOTHING.into(),
-                    })
-                }
-            }
+        let retry = |message: String, s: &Session| VerifyStep {
+            status: VerifyStatus::Retry,
+            tries_left: s.tries_left,
+            message,
         };
-        let (user, service) = (s.account.name.clone(), s.service.clone());
-        match verdict {
-            Some((v, sample)) if v.accepted => {
-                // Failures are forgiven and the template adapted at `Finish`, once every
-                // factor passed: a typing that passes must not reset the count of wrong PINs.
-                let mut adapted = s.template.clone();
-                if let Some(t) = adapted.as_mut() {
-                    if fixed::adapt(t, &sample, &v, &s.params) {
-                        s.adapted_template = matching::to_json(t).ok();
-                    }
-                }
-                st.commit(|tx, audit| {
-                    audit.log(
-                        tx,
-                        Event::BehaviorSucceeded,
-                        &user,
-                        "success",
-                        SOURCE,
-                        &service,
-                    )
-                })?;
-                s.behavior_passed = true;
-                Ok(VerifyStep {
-                    status: VerifyStatus::Accepted,
-                    tries_left: s.tries_left,
-                    message: String::new(),
-                })
-            }
-            _ => self.reject(&mut s, Event::BehaviorFailed),
+        if typed.as_str() != s.config.phrase {
+            return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Unjudged));
         }
+        let sample = match matching::judge(&captured, &typed) {
+            Typing::Usable(sample) => sample,
+            Typing::Mismatch => {
+                return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Unjudged))
+            }
+            Typing::Corrected => return Ok(retry(CORRECTED.into(), &s)),
+            Typing::Nothing => return Ok(retry(nothing_message(st), &s)),
+        };
+        let Some(template) = s.template.clone() else {
+            return Err(Error::WrongStage("no typing pattern to verify".into()));
+        };
+        let user = s.account.name.clone();
+        let replay = fixed::is_replay(&template, &sample, &self.recent.of(&user));
+        if let Some(timings) = fixed::timings(&sample) {
+            self.recent.remember(&user, timings);
+        }
+        if replay {
+            st.syslog.warning(&format!(
+                "a typing for {} repeats the timings of a stored one: refused as a replay",
+                s.account.name
+            ));
+            return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Replay));
+        }
+        let v = fixed::verify(&template, &sample, &s.params);
+        if !v.accepted {
+            return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Judged));
+        }
+        // Failures are forgiven and the template adapted at `Finish`, once every factor
+        // passed: a typing that passes must not reset the count of wrong PINs.
+        let mut adapted = template;
+        if fixed::adapt(&mut adapted, &sample, &v, &s.params) {
+            s.adapted_template = matching::to_json(&adapted).ok();
+        }
+        let service = s.service.clone();
+        st.record_event(Event::BehaviorSucceeded, &user, "success", SOURCE, &service)?;
+        s.passed.behavior = true;
+        Ok(VerifyStep {
+            status: VerifyStatus::Accepted,
+            tries_left: s.tries_left,
+            message: String::new(),
+        })
     }
 
     async fn enroll_pin(
@@ -609,7 +758,7 @@ impl AuthObject {
         let pin = pin::Secret::new(pin.to_string());
         let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
-        if !s.pin_enroll || s.pin_passed {
+        if !s.pin_enroll || s.new_pin.is_some() {
             return Err(Error::WrongStage(
                 "this authentication does not set up a PIN".into(),
             ));
@@ -621,12 +770,9 @@ impl AuthObject {
             .blocking(move || pin::hash(&pin, &cost))
             .await?
             .map_err(|e| Error::Storage(format!("cannot hash the PIN: {e}")))?;
-        let (user, uid, service) = (s.account.name.clone(), s.account.uid, s.service.clone());
-        st.commit(|tx, audit| {
-            tx.put_pin(&user, uid, &phc, audit.now)?;
-            audit.log(tx, Event::PinEnrolled, &user, "success", SOURCE, &service)
-        })?;
-        s.pin_passed = true;
+        // Kept on the handle, like an enrolled typing pattern: setting a PIN up is not
+        // passing the PIN factor.
+        s.new_pin = Some(phc);
         Ok(())
     }
 
@@ -642,7 +788,7 @@ impl AuthObject {
         let pin = pin::Secret::new(pin.to_string());
         let session = st.caller_session(&hdr, handle).await?;
         let mut s = session.lock().await;
-        if !s.pin_verify || s.pin_passed {
+        if !s.pin_verify || s.passed.pin {
             return Err(Error::WrongStage(
                 "this authentication does not verify a PIN".into(),
             ));
@@ -651,35 +797,40 @@ impl AuthObject {
             return Ok(exhausted(0, "No tries left."));
         }
         let now = now_ms();
-        let user = s.account.name.clone();
-        if let Some(until) = self.locked_until(&user, now)? {
+        let (user, service) = (s.account.name.clone(), s.service.clone());
+        if let Some(until) = self.locked_until(&s.account, now)? {
             s.pin_tries_left = 0;
             return Ok(exhausted(0, &locked_message(until, now)));
         }
-        let phc = st
-            .store
-            .pin_hash(&user)
-            .map_err(|e| st.storage(e))?
-            .ok_or_else(|| Error::NotEnrolled(format!("{user} has no PIN")))?;
-        let ok = st
-            .blocking(move || pin::verify(&pin, &phc))
-            .await?
-            .map_err(|e| {
-                st.storage(crate::store::StoreError::Corrupt {
+        let phc = match st.store.pin_hash(&user) {
+            Ok(Some(phc)) => phc,
+            Ok(None) => return Err(Error::NotEnrolled(format!("{user} has no PIN"))),
+            Err(e @ StoreError::Corrupt { .. }) => {
+                return Err(self.unreadable(&user, &service, "PIN", Event::PinFailed, e))
+            }
+            Err(e) => return Err(st.storage(e)),
+        };
+        let ok = match st.blocking(move || pin::verify(&pin, &phc)).await? {
+            Ok(ok) => ok,
+            Err(e) => {
+                let corrupt = StoreError::Corrupt {
                     table: "pins",
                     key: user.clone(),
                     reason: e.to_string(),
-                })
-            })?;
-        if ok {
-            s.pin_passed = true;
-            return Ok(VerifyStep {
-                status: VerifyStatus::Accepted,
-                tries_left: s.pin_tries_left,
-                message: String::new(),
-            });
+                };
+                return Err(self.unreadable(&user, &service, "PIN", Event::PinFailed, corrupt));
+            }
+        };
+        if !ok {
+            return Ok(self.reject(&mut s, Event::PinFailed, Wrong::Judged));
         }
-        self.reject(&mut s, Event::PinFailed)
+        st.record_event(Event::PinSucceeded, &user, "success", SOURCE, &service)?;
+        s.passed.pin = true;
+        Ok(VerifyStep {
+            status: VerifyStatus::Accepted,
+            tries_left: s.pin_tries_left,
+            message: String::new(),
+        })
     }
 
     async fn finish(
@@ -690,23 +841,122 @@ impl AuthObject {
         let st = &self.state;
         let _g = st.enter()?;
         let session = st.caller_session(&hdr, handle).await?;
+        let (caller, _) = st.caller(&hdr).await?;
         st.remove_session(handle);
         let s = session.lock().await;
-        if s.proven() {
+        let judgement = s.judgement();
+        let (user, uid, service) = (&s.account.name, s.account.uid, &s.service);
+        if judgement == Judgement::Proven {
             // A store that cannot record this hands out no success.
-            let (user, uid) = (&s.account.name, s.account.uid);
             st.commit(|tx, audit| {
                 tx.reset_failures(user)?;
                 if let Some(json) = &s.adapted_template {
-                    tx.put_template(user, uid, json, audit.now, true)?;
+                    tx.put_template(user, uid, json, audit.now, None)?;
                 }
                 Ok(())
             })?;
         }
+        let enrollment = Enrollment {
+            user: user.clone(),
+            uid,
+            service: service.clone(),
+            phrase: matching::phrase_digest(&s.config.phrase),
+            template: s.new_template.clone(),
+            seen_template: s.seen_template,
+            pin: s.new_pin.clone(),
+        };
+        let set_up = enrollment.factors();
+        let missing = s.setups_missing();
+        let mut pending = false;
+        if !missing.is_empty() {
+            // An enrollment that did not complete keeps nothing of itself.
+            log_setups(st, user, service, missing.union(set_up), "failure");
+        } else if !set_up.is_empty() {
+            match self
+                .pendings
+                .park(handle, &caller, enrollment, Instant::now())
+            {
+                Ok(expired) => {
+                    for e in expired {
+                        log_setups(st, &e.user, &e.service, e.factors(), "abandoned");
+                    }
+                    pending = true;
+                }
+                Err(e) => {
+                    log_setups(st, user, service, set_up, "failure");
+                    return Err(e);
+                }
+            }
+        }
         Ok(Outcome {
-            success: s.success(),
-            factors: s.factors(),
+            success: judgement == Judgement::Proven,
+            factors: s.passed.names().iter().map(|f| f.to_string()).collect(),
+            pending,
         })
+    }
+
+    async fn commit(&self, #[zbus(header)] hdr: Header<'_>, handle: &str) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        check_len("handle", handle)?;
+        let (caller, _) = st.caller(&hdr).await?;
+        let e = self.pendings.take(handle, &caller, Instant::now())?;
+        let stored = st.commit(|tx, audit| {
+            // Insert-if-unchanged: of two first logins at once, the second stores nothing.
+            let template_free =
+                e.template.is_none() || tx.template_enrolled_at(&e.user)? == e.seen_template;
+            let pin_free = e.pin.is_none() || !tx.has_pin(&e.user)?;
+            if !(template_free && pin_free) {
+                return Ok(false);
+            }
+            if let Some(json) = &e.template {
+                tx.put_template(&e.user, e.uid, json, audit.now, Some(&e.phrase))?;
+                audit.log(
+                    tx,
+                    Event::BehaviorEnrolled,
+                    &e.user,
+                    "success",
+                    SOURCE,
+                    &e.service,
+                )?;
+            }
+            if let Some(phc) = &e.pin {
+                tx.put_pin(&e.user, e.uid, phc, audit.now)?;
+                audit.log(
+                    tx,
+                    Event::PinEnrolled,
+                    &e.user,
+                    "success",
+                    SOURCE,
+                    &e.service,
+                )?;
+            }
+            Ok(true)
+        });
+        match stored {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                log_setups(st, &e.user, &e.service, e.factors(), "conflict");
+                Err(Error::PolicyDenied(format!(
+                    "{} gained a typing pattern or PIN while this login was pending; nothing was stored",
+                    e.user
+                )))
+            }
+            Err(err) => {
+                log_setups(st, &e.user, &e.service, e.factors(), "failure");
+                Err(err)
+            }
+        }
+    }
+
+    async fn abandon(&self, #[zbus(header)] hdr: Header<'_>, handle: &str) -> Result<(), Error> {
+        let st = &self.state;
+        let _g = st.enter()?;
+        check_len("handle", handle)?;
+        let (caller, _) = st.caller(&hdr).await?;
+        let e = self.pendings.take(handle, &caller, Instant::now())?;
+        log_setups(st, &e.user, &e.service, e.factors(), "abandoned");
+        Ok(())
     }
 }
 
@@ -742,56 +992,64 @@ mod tests {
             config: Arc::new(Config::default()),
             params: Params::default(),
             template: None,
+            seen_template: None,
             samples: vec![],
-            enrolled_now: false,
             skipped: false,
             allow_skip: false,
-            behavior_passed: false,
+            passed: Factors::NONE,
             tries_left: 3,
             pin_verify: true,
             pin_enroll: false,
-            pin_passed: false,
             pin_tries_left: 3,
             adapted_template: None,
+            new_template: None,
+            new_pin: None,
         }
     }
 
     #[test]
-    fn success_needs_every_factor_of_the_journey() {
+    fn only_judged_factors_prove_a_login() {
         let mut s = session(Journey::BehaviorPin);
-        assert!(!s.success());
-        s.behavior_passed = true;
-        assert!(!s.success(), "PIN still missing");
-        s.pin_passed = true;
-        assert!(s.success());
-        assert_eq!(s.factors(), vec!["behavior", "pin"]);
+        assert_eq!(s.judgement(), Judgement::Unproven);
+        s.passed.behavior = true;
+        assert_eq!(s.judgement(), Judgement::Unproven, "PIN still missing");
+        s.passed.pin = true;
+        assert_eq!(s.judgement(), Judgement::Proven);
 
         let mut s = session(Journey::Behavior);
-        assert!(!s.success());
         s.skipped = true;
-        assert!(s.success(), "an allowed skip waives the typing");
-        assert!(!s.proven(), "but proves nothing");
+        assert_eq!(
+            s.judgement(),
+            Judgement::Waived,
+            "an allowed skip proves nothing"
+        );
 
-        let mut s = session(Journey::Behavior);
-        s.enrolled_now = true;
-        assert!(s.success(), "enrolling waives the typing");
-        assert!(s.factors().is_empty(), "but does not pass it");
-        assert!(!s.proven());
+        // A PIN set up at login is not the PIN factor (journey `pin`).
+        let mut s = session(Journey::Pin);
+        s.stage = Stage::PinOnly;
         s.pin_enroll = true;
-        assert!(!s.success(), "the PIN set-up asked for must still happen");
-        s.pin_passed = true;
-        assert_eq!(s.factors(), vec!["pin"]);
+        s.new_pin = Some("$argon2id$...".into());
+        assert_eq!(s.judgement(), Judgement::Waived);
+        assert!(s.setups_missing().is_empty());
+
+        // Typing passed, then a new PIN chosen after remove-pin: not proven.
+        let mut s = session(Journey::BehaviorPin);
+        s.passed.behavior = true;
+        s.pin_enroll = true;
+        s.new_pin = Some("$argon2id$...".into());
+        assert_eq!(s.judgement(), Judgement::Waived);
+
+        // An enrollment whose PIN set-up never happened is incomplete.
+        let mut s = session(Journey::Behavior);
+        s.stage = Stage::Enroll;
+        s.pin_enroll = true;
+        s.new_template = Some("{}".into());
+        assert_eq!(s.setups_missing(), Factors::PIN);
 
         let mut s = session(Journey::Pin);
-        s.behavior_passed = true;
-        assert!(!s.success());
-
-        let mut s = session(Journey::Behavior);
-        s.pin_enroll = true;
-        s.behavior_passed = true;
-        assert!(!s.success(), "a PIN set-up that was asked for must happen");
-
-        assert!(session(Journey::None).success());
+        s.passed.behavior = true;
+        assert_eq!(s.judgement(), Judgement::Unproven);
+        assert_eq!(session(Journey::None).judgement(), Judgement::Waived);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 pub mod admin;
 pub mod auth;
+mod pending;
 pub mod ratelimit;
+mod recent;
 pub mod test_input;
 pub mod user;
 

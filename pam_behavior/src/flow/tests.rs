@@ -30,6 +30,7 @@ enum S {
     EnrollPin(&'static str, Result<(), Error>),
     VerifyPin(&'static str, Result<VerifyStep, Error>),
     Finish(Result<Outcome, Error>),
+    Abandon(Result<(), Error>),
 }
 
 #[derive(Default)]
@@ -174,6 +175,16 @@ impl DaemonClient for Shared {
             other => panic!("expected {other:?}, the module called Finish"),
         }
     }
+    fn commit(&mut self, _: &str) -> Result<(), Error> {
+        panic!("the flow never commits: a later PAM hook does");
+    }
+    fn abandon(&mut self, handle: &str) -> Result<(), Error> {
+        assert_eq!(handle, HANDLE);
+        match self.next("Abandon") {
+            S::Abandon(reply) => reply,
+            other => panic!("expected {other:?}, the module called Abandon"),
+        }
+    }
 }
 
 struct Lines(Vec<String>);
@@ -181,6 +192,9 @@ struct Lines(Vec<String>);
 impl Log for Lines {
     fn log(&mut self, line: &str) {
         self.0.push(line.to_string());
+    }
+    fn notice(&mut self, line: &str) {
+        self.0.push(format!("NOTICE {line}"));
     }
 }
 
@@ -227,6 +241,16 @@ fn outcome(success: bool, factors: &[&str]) -> Result<Outcome, Error> {
     Ok(Outcome {
         success,
         factors: factors.iter().map(|f| f.to_string()).collect(),
+        pending: false,
+    })
+}
+
+/// `Finish` of a login that set something up: nothing proven, the set-up pending.
+fn pending_outcome() -> Result<Outcome, Error> {
+    Ok(Outcome {
+        success: false,
+        factors: vec![],
+        pending: true,
     })
 }
 
@@ -262,13 +286,13 @@ fn local() -> Login<'static> {
         service: "login",
         tty: "/dev/tty1",
         rhost: "",
-        local_seat: false,
+        items_unreadable: false,
     }
 }
 
 /// Runs the flow through `steps`; returns the code and the log, which must not contain
 /// anything the user typed.
-fn run_with(settings: &Settings, login: &Login<'_>, steps: Vec<S>) -> (Code, Vec<String>) {
+fn run_with(settings: &Settings, login: &Login<'_>, steps: Vec<S>) -> (Verdict, Vec<String>) {
     let mut secrets = Vec::new();
     for step in &steps {
         match step {
@@ -281,7 +305,7 @@ fn run_with(settings: &Settings, login: &Login<'_>, steps: Vec<S>) -> (Code, Vec
         secrets,
     })));
     let mut log = Lines(Vec::new());
-    let code = authenticate(
+    let verdict = authenticate(
         &mut shared.clone(),
         &mut shared.clone(),
         &mut log,
@@ -296,11 +320,11 @@ fn run_with(settings: &Settings, login: &Login<'_>, steps: Vec<S>) -> (Code, Vec
             );
         }
     }
-    (code, log.0)
+    (verdict, log.0)
 }
 
 fn run(steps: Vec<S>) -> Code {
-    run_with(&Settings::default(), &local(), steps).0
+    run_with(&Settings::default(), &local(), steps).0.code
 }
 
 fn closed() -> Settings {
@@ -371,7 +395,7 @@ fn the_module_max_tries_caps_the_daemon_s() {
         max_tries: Some(1),
         ..Settings::default()
     };
-    let (code, _) = run_with(
+    let (Verdict { code, .. }, _) = run_with(
         &settings,
         &local(),
         vec![
@@ -480,10 +504,10 @@ fn a_journey_that_cannot_ask_for_a_required_factor_is_refused_before_any_prompt(
 
     // factors=pin on the module while the policy only asks for the pattern.
     let settings = Settings {
-        factors: [Factor::Pin].into_iter().collect(),
+        factors: Factors::PIN,
         ..Settings::default()
     };
-    let (code, log) = run_with(
+    let (Verdict { code, .. }, log) = run_with(
         &settings,
         &local(),
         vec![
@@ -493,7 +517,8 @@ fn a_journey_that_cannot_ask_for_a_required_factor_is_refused_before_any_prompt(
     );
     assert_eq!(code, Code::AuthErr);
     assert!(
-        log.iter().any(|l| l.contains("factor pin is required")),
+        log.iter()
+            .any(|l| l.contains("factors [\"pin\"] are required")),
         "{log:?}"
     );
 }
@@ -519,10 +544,10 @@ fn the_skip_stage_is_ignored_unless_the_module_requires_factors() {
         Code::Ignore
     );
     let settings = Settings {
-        factors: [Factor::Behavior].into_iter().collect(),
+        factors: Factors::BEHAVIOR,
         ..Settings::default()
     };
-    let (code, _) = run_with(
+    let (Verdict { code, .. }, _) = run_with(
         &settings,
         &local(),
         vec![
@@ -535,12 +560,13 @@ fn the_skip_stage_is_ignored_unless_the_module_requires_factors() {
 
 #[test]
 fn a_none_journey_that_asks_nothing_never_succeeds() {
-    // Stage PinOnly without any PIN step and journey none: nothing was verified.
+    // Stage PinOnly without any PIN step and journey none: nothing was verified, so the
+    // rest of the stack decides, whatever the daemon claims.
     let mut b = begin("none", Stage::PinOnly);
     b.pin_verify = false;
     assert_eq!(
-        run(vec![S::Begin(Ok(b)), S::Finish(outcome(true, &[]))]),
-        Code::AuthErr
+        run(vec![S::Begin(Ok(b)), S::Finish(outcome(true, &["pin"]))]),
+        Code::Ignore
     );
 }
 
@@ -564,7 +590,7 @@ fn an_absent_daemon_falls_through_or_fails_closed_with_the_seed_message() {
         ]
     };
     assert_eq!(run(steps()), Code::AuthInfoUnavail);
-    assert_eq!(run_with(&closed(), &local(), steps()).0, Code::AuthErr);
+    assert_eq!(run_with(&closed(), &local(), steps()).0.code, Code::AuthErr);
 }
 
 #[test]
@@ -579,7 +605,7 @@ fn a_daemon_dying_mid_login_is_not_waited_for_again() {
         ]
     };
     assert_eq!(run(steps()), Code::AuthInfoUnavail);
-    assert_eq!(run_with(&closed(), &local(), steps()).0, Code::AuthErr);
+    assert_eq!(run_with(&closed(), &local(), steps()).0.code, Code::AuthErr);
     // A failing Finish is a failure too.
     let code = run(vec![
         S::Begin(Ok(begin("behavior", Stage::Verify))),
@@ -627,12 +653,17 @@ fn daemon_errors_map_to_their_documented_codes() {
         ),
         Code::AuthInfoUnavail
     );
+    // The daemon answered: a refusal, never the fail mode.
+    assert_eq!(
+        begin_error(Error::AccessDenied("not root".into()), vec![]),
+        Code::AuthErr
+    );
     assert_eq!(
         begin_error(
-            Error::AccessDenied("not root".into()),
-            vec![err(msg::FETCH_FAILED)]
+            Error::Refused("template unreadable".into()),
+            vec![err(msg::REFUSED)]
         ),
-        Code::AuthInfoUnavail
+        Code::AuthErr
     );
     assert_eq!(
         begin_error(Error::InvalidArgument("user".into()), vec![]),
@@ -687,22 +718,35 @@ fn remote_logins_never_reach_the_daemon() {
         ..local()
     };
     assert_eq!(
-        run_with(&Settings::default(), &remote, vec![]).0,
+        run_with(&Settings::default(), &remote, vec![]).0.code,
         Code::AuthInfoUnavail
     );
     let deny = Settings {
         remote: RemoteMode::Deny,
         ..Settings::default()
     };
-    assert_eq!(run_with(&deny, &remote, vec![]).0, Code::AuthErr);
-    let pts = Login {
-        tty: "/dev/pts/4",
+    assert_eq!(run_with(&deny, &remote, vec![]).0.code, Code::AuthErr);
+    // PAM_TTY or PAM_RHOST that is not UTF-8: where the login comes from is unknown.
+    let unreadable = Login {
+        items_unreadable: true,
         ..local()
     };
     assert_eq!(
-        run_with(&Settings::default(), &pts, vec![]).0,
+        run_with(&Settings::default(), &unreadable, vec![]).0.code,
         Code::AuthInfoUnavail
     );
+    assert_eq!(run_with(&deny, &unreadable, vec![]).0.code, Code::AuthErr);
+}
+
+#[test]
+fn the_daemon_s_remote_verdict_follows_the_remote_setting() {
+    let steps = || vec![S::Begin(Err(Error::Remote("no local seat".into())))];
+    assert_eq!(run(steps()), Code::AuthInfoUnavail);
+    let deny = Settings {
+        remote: RemoteMode::Deny,
+        ..Settings::default()
+    };
+    assert_eq!(run_with(&deny, &local(), steps()).0.code, Code::AuthErr);
 }
 
 fn enroll_begin() -> Begin {
@@ -764,7 +808,8 @@ fn enrollment_can_be_skipped_with_an_empty_line_where_allowed() {
         typed(""),
         S::Skip(Ok(())),
         info("Enrollment skipped."),
-        S::Finish(outcome(true, &[])),
+        // The PIN set-up is skipped with it.
+        S::Finish(outcome(false, &[])),
     ]);
     assert_eq!(code, Code::Ignore);
 }
@@ -804,7 +849,7 @@ fn storing_the_pattern_or_the_pin_failing_shows_the_seed_messages() {
     let mut b = begin("pin", Stage::PinOnly);
     b.pin_verify = false;
     b.pin_enroll = true;
-    let (code, _) = run_with(
+    let (Verdict { code, .. }, _) = run_with(
         &closed(),
         &local(),
         vec![
@@ -837,9 +882,10 @@ fn the_daemon_s_pin_rule_is_shown_and_the_pin_asked_again() {
         pin("Re-enter PIN: ", "4821"),
         S::EnrollPin("4821", Ok(())),
         info(msg::PIN_REGISTERED),
+        // Even a daemon claiming the PIN factor: setting a PIN up is not passing it.
         S::Finish(outcome(true, &["pin"])),
     ]);
-    assert_eq!(code, Code::Success);
+    assert_eq!(code, Code::Ignore);
 }
 
 #[test]
@@ -859,9 +905,9 @@ fn repeated_enrollment_mismatches_end_with_maxtries() {
         ));
         steps.push(err(msg::PHRASE_MISMATCH));
     }
-    steps.push(err(msg::REGISTER_PATTERN_FAILED));
+    steps.push(err(msg::ENROLL_GAVE_UP));
     steps.push(S::Finish(outcome(false, &[])));
-    assert_eq!(run_with(&settings, &local(), steps).0, Code::MaxTries);
+    assert_eq!(run_with(&settings, &local(), steps).0.code, Code::MaxTries);
 }
 
 #[test]
@@ -899,5 +945,94 @@ fn scattered_enrollment_mismatches_do_not_end_it() {
         info(msg::PATTERN_REGISTERED),
         S::Finish(outcome(true, &[])),
     ]);
-    assert_eq!(run_with(&settings, &local(), steps).0, Code::Ignore);
+    assert_eq!(run_with(&settings, &local(), steps).0.code, Code::Ignore);
+}
+
+/// Journey `pin` for a user without one, PIN enrollment on.
+fn pin_setup_begin() -> Begin {
+    let mut b = begin("pin", Stage::PinOnly);
+    b.pin_verify = false;
+    b.pin_enroll = true;
+    b
+}
+
+#[test]
+fn an_enrollment_is_left_pending_for_the_rest_of_the_stack() {
+    let (verdict, _) = run_with(
+        &Settings::default(),
+        &local(),
+        vec![
+            S::Begin(Ok(pin_setup_begin())),
+            pin("Set up PIN: ", "4821"),
+            pin("Re-enter PIN: ", "4821"),
+            S::EnrollPin("4821", Ok(())),
+            info(msg::PIN_REGISTERED),
+            S::Finish(pending_outcome()),
+        ],
+    );
+    assert_eq!(
+        verdict,
+        Verdict {
+            code: Code::Ignore,
+            pending: Some(HANDLE.into())
+        }
+    );
+}
+
+#[test]
+fn what_a_refused_login_set_up_is_abandoned_at_once() {
+    // factors=pin: a PIN set up here cannot stand in for it, and the set-up goes.
+    let settings = Settings {
+        factors: Factors::PIN,
+        ..Settings::default()
+    };
+    let (verdict, _) = run_with(
+        &settings,
+        &local(),
+        vec![
+            S::Begin(Ok(pin_setup_begin())),
+            pin("Set up PIN: ", "4821"),
+            pin("Re-enter PIN: ", "4821"),
+            S::EnrollPin("4821", Ok(())),
+            info(msg::PIN_REGISTERED),
+            S::Finish(pending_outcome()),
+            S::Abandon(Ok(())),
+        ],
+    );
+    assert_eq!(verdict.code, Code::AuthErr);
+    assert_eq!(verdict.pending, None);
+}
+
+#[test]
+fn a_rejection_stands_when_the_daemon_dies_after_it() {
+    for settings in [Settings::default(), closed()] {
+        let (verdict, _) = run_with(
+            &settings,
+            &local(),
+            vec![
+                S::Begin(Ok(begin("behavior+pin", Stage::Verify))),
+                S::Capture(Ok(())),
+                typed(PHRASE),
+                S::SubmitVerify(PHRASE, verify_step(VerifyStatus::Accepted, 3, "")),
+                pin("PIN: ", "1111"),
+                S::VerifyPin("1111", verify_step(VerifyStatus::Rejected, 2, "")),
+                err(msg::INCORRECT_PIN),
+                pin("PIN: ", "2222"),
+                S::VerifyPin("2222", Err(down())),
+            ],
+        );
+        assert_eq!(verdict.code, Code::AuthErr, "{settings:?}");
+    }
+    // A wrong typing, then the store fails on the next: still refused.
+    let code = run(vec![
+        S::Begin(Ok(begin("behavior", Stage::Verify))),
+        S::Capture(Ok(())),
+        typed(PHRASE),
+        S::SubmitVerify(PHRASE, verify_step(VerifyStatus::Rejected, 2, "")),
+        err(msg::INCORRECT_PATTERN),
+        S::Capture(Err(Error::Storage("disk full".into()))),
+        err(msg::FETCH_FAILED),
+        S::Finish(outcome(false, &[])),
+    ]);
+    assert_eq!(code, Code::AuthErr);
 }

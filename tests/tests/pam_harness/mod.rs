@@ -195,6 +195,8 @@ pub struct Login<'a> {
     pub user: &'a str,
     pub tty: Option<&'a str>,
     pub rhost: Option<&'a str>,
+    /// `PAM_RHOST` as raw bytes (not UTF-8, say), in place of `rhost`.
+    pub raw_rhost: Option<&'a [u8]>,
     /// Answers to the prompts, in order; every one must be used.
     pub answers: Vec<&'a str>,
     /// `DBUS_SYSTEM_BUS_ADDRESS` for the module.
@@ -215,6 +217,7 @@ impl<'a> Login<'a> {
             user: "alice",
             tty: Some("/dev/tty1"),
             rhost: None,
+            raw_rhost: None,
             answers: Vec::new(),
             bus: bus.to_string(),
             seat: None,
@@ -262,7 +265,10 @@ impl<'a> Login<'a> {
         let user = CString::new(self.user).unwrap();
         let confdir = CString::new(dir.path().to_str().unwrap()).unwrap();
         let tty = self.tty.map(|t| CString::new(t).unwrap());
-        let rhost = self.rhost.map(|r| CString::new(r).unwrap());
+        let rhost = match self.raw_rhost {
+            Some(raw) => Some(CString::new(raw).unwrap()),
+            None => self.rhost.map(|r| CString::new(r).unwrap()),
+        };
 
         let _env = env_lock();
         std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &self.bus);
