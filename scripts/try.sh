@@ -78,7 +78,11 @@ fi
 
 # A PAM service file for pamtester through pam_wrapper (no change to /etc/pam.d).
 mkdir "$dir/pam.d"
-echo "auth required $bin/libpam_behavior.so debug" > "$dir/pam.d/behavior-try"
+# pam_permit stands in for the password that confirms an enrollment (an enrollment is stored
+# only once the rest of the stack authenticated the user); the account line commits it.
+printf '%s\n' "auth [success=done ignore=ignore default=die] $bin/libpam_behavior.so debug" \
+    'auth required pam_permit.so' "account optional $bin/libpam_behavior.so" \
+    'account required pam_permit.so' > "$dir/pam.d/behavior-try"
 # pam_wrapper wants the fallback service too ("no default config other" otherwise).
 printf '%s required pam_deny.so\n' auth account password session > "$dir/pam.d/other"
 wrapper=$(ls /usr/lib/*/libpam_wrapper.so 2>/dev/null | head -n1 || true)
@@ -98,11 +102,10 @@ try: in this shell behaviorctl talks to it (enrollment is on), for example:
        behaviorctl status
        behaviorctl users
 try: log in through the PAM module with pamtester; the first run enrolls you (type the
-     phrase each time it is shown, then set a PIN; it ends in a refusal, since enrolling
-     is not logging in and this stack has nothing after the module), the next ones verify
-     you:
+     phrase each time it is shown, then set a PIN; pam_permit stands in for your password,
+     and the account step stores the enrollment), the next ones verify you:
        LD_PRELOAD=${wrapper:-/usr/lib/<multiarch>/libpam_wrapper.so} PAM_WRAPPER=1 \\
-         PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try $user authenticate
+         PAM_WRAPPER_SERVICE_DIR=$dir/pam.d pamtester behavior-try $user authenticate acct_mgmt
 try: once enrolled, see how each typing scores against your threshold (nothing counted):
        behaviorctl try
 try: type 'exit' to stop the daemon and delete everything.

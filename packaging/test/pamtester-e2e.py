@@ -37,10 +37,10 @@ def inject(typing):
         fail(f"InjectKeys: {r.stderr.strip()}")
 
 
-def login(service, user, typings, pins):
+def login(service, user, typings, pins, operations=("authenticate",)):
     """Runs pamtester, answering each phrase prompt with the next typing (injected, then its
     text) and each PIN prompt with the next PIN. Returns (exit status, transcript)."""
-    p = subprocess.Popen(["pamtester", service, user, "authenticate"], stdin=subprocess.PIPE,
+    p = subprocess.Popen(["pamtester", service, user, *operations], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     transcript, pending = "", ""
     typings, pins = list(typings), list(pins)
@@ -82,13 +82,15 @@ mine = [r for r in rows if r["subject"] == genuine]
 other = [r for r in rows if r["subject"] == impostor]
 phrase = mine[0]["text"]
 
-print("== enrollment at the first login")
-status, t = login(service, user, mine[:5], [PIN, PIN])
+print("== enrollment at the first login, committed by the account stack")
+status, t = login(service, user, mine[:5], [PIN, PIN], ("authenticate", "acct_mgmt"))
 print(t)
 for text in ["A typing pattern is displayed. Type the phrase exactly as shown.",
              "Attempt 5 of 5", "Typing pattern registered.", "PIN registered."]:
     if text not in t:
         fail(f"the enrollment did not show {text!r}", t)
+if status != 0:
+    fail(f"the enrolling login was refused (status {status})", t)
 
 print("== the genuine typist with the right PIN")
 status, t = login(service, user, mine[13:16], [PIN])

@@ -164,8 +164,10 @@ fn admin_and_self_service_through_behaviorctl() {
         "E_USER_PIN_ENROLLED",
         "E_USER_PIN_UPDATED",
         "E_USER_PIN_FAILED",
+        "E_USER_PIN_SUCCEEDED",
         "E_USER_PIN_FAILED",
         "E_USER_PIN_UPDATED",
+        "E_USER_PIN_SUCCEEDED",
         "E_USER_PIN_UNENROLLED",
         "E_BEHAVIOR_AUTH_UNENROLLED",
         "E_SETTINGS_CHANGED",
@@ -207,7 +209,7 @@ fn admin_and_self_service_through_behaviorctl() {
         .collect();
     assert_eq!(sources, ["behaviorctl", "self-service"]);
     let mine = json(d.ctl(&["events", "--json", "--user", USER, "--since", "1h"]));
-    assert_eq!(mine.as_array().unwrap().len(), 8);
+    assert_eq!(mine.as_array().unwrap().len(), 10);
     let future = json(d.ctl(&["events", "--json", "--since", "2999-01-01"]));
     assert_eq!(future.as_array().unwrap().len(), 0);
     fails(d.ctl(&["events", "--since", "yesterday"]), "--since");

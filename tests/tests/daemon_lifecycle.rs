@@ -92,9 +92,10 @@ fn corrupt_or_unusable_database_is_reported() {
     }
     let conn = d.connect();
     let auth = AuthProxyBlocking::new(&conn).unwrap();
+    // Refused, never the fail mode: nothing can be verified against it.
     match auth.begin(USER, "login", "tty1", "") {
-        Err(Error::Storage(m)) => assert!(m.contains("templates[nobody]"), "{m}"),
-        other => panic!("expected a storage error, got {other:?}"),
+        Err(Error::Refused(m)) => assert!(m.contains("templates[nobody]"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
     }
     let out = d.ctl(&["show", USER]);
     assert!(!out.status.success());

@@ -130,7 +130,8 @@ fn a_passing_typing_does_not_reset_the_count_of_wrong_pins() {
     let login = |typing: usize, pins: &[&str]| -> Vec<VerifyStatus> {
         let b = auth.begin(USER, "login", "tty1", "").unwrap();
         auth.open_capture(&b.handle).unwrap();
-        d.inject(&conn, &genuine[typing]);
+        // An enrollment typing typed again: the same rhythm, not a replay of the recording.
+        d.inject(&conn, &genuine[typing].retyped(typing));
         let v = auth.submit_verification(&b.handle, FIXTURE_PHRASE).unwrap();
         assert_eq!(v.status, VerifyStatus::Accepted, "typing {typing}: {v:?}");
         let pins = pins
