@@ -10,6 +10,10 @@ use crate::Error;
 
 pub const ADMIN_INTERFACE: &str = "org.behaviord.Admin1";
 
+/// `Status.monitoring` when the session monitor runs, and when `session.monitor` is off.
+pub const MONITORING_ON: &str = "on";
+pub const MONITORING_OFF_BY_SETTING: &str = "off: session.monitor is false";
+
 /// Reply of `Status`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Type)]
 pub struct Status {
@@ -35,6 +39,9 @@ pub struct Status {
     pub syslog_dropped: u64,
     /// Sessions under continuous authentication.
     pub sessions: Vec<MonitoredSession>,
+    /// `on`, or `off: ` and why (`session.monitor` is false, no systemd-logind on the bus,
+    /// the monitor could not start).
+    pub monitoring: String,
 }
 
 /// One session the monitor watches.
@@ -89,6 +96,10 @@ pub struct Event {
     pub outcome: String,
     /// PAM service, empty when not from a login.
     pub service: String,
+    /// The login's terminal (`PAM_TTY`), empty when not from a login or not given.
+    pub tty: String,
+    /// The login's remote host (`PAM_RHOST`), empty for a local login.
+    pub rhost: String,
 }
 
 /// Argument of `Events`; empty strings and zeros mean "any".

@@ -1,6 +1,7 @@
 //! Audit events (product.md's list): each goes to the `events` table, in the same
 //! transaction as the change it reports, and, once committed, to syslog (facility authpriv)
-//! as one line `NAME user=U outcome=O service=S source=C`. Never typed text, PINs or key codes.
+//! as one line `NAME user=U outcome=O service=S tty=T rhost=H source=C`. Never typed text,
+//! PINs or key codes.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -75,7 +76,8 @@ impl Event {
 }
 
 /// One event about to be recorded. `source` says who caused it (`pam`, `behaviorctl`,
-/// `self-service`, `session`); `service` is the PAM service, empty otherwise.
+/// `self-service`, `session`); `service`, `tty` and `rhost` are the login's PAM service,
+/// terminal and remote host, empty where they do not apply.
 #[derive(Clone, Debug)]
 pub struct Record<'a> {
     pub event: Event,
@@ -83,28 +85,39 @@ pub struct Record<'a> {
     pub outcome: &'a str,
     pub source: &'a str,
     pub service: &'a str,
+    pub tty: &'a str,
+    pub rhost: &'a str,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
+    /// An event with no login details (service, tty and rhost empty).
+    pub fn new(event: Event, user: &'a str, outcome: &'a str, source: &'a str) -> Record<'a> {
+        Record {
+            event,
+            user,
+            outcome,
+            source,
+            service: "",
+            tty: "",
+            rhost: "",
+        }
+    }
+
     /// Inserts the event inside the caller's transaction.
     pub fn insert(&self, tx: &Tx<'_>, now_ms: i64) -> Result<EventRow, StoreError> {
-        let id = tx.insert_event(
-            now_ms,
-            self.event.name(),
-            self.user,
-            self.source,
-            self.outcome,
-            self.service,
-        )?;
-        Ok(EventRow {
-            id,
+        let mut row = EventRow {
+            id: 0,
             time_ms: now_ms,
             name: self.event.name().to_string(),
             user: self.user.to_string(),
             source: self.source.to_string(),
             outcome: self.outcome.to_string(),
             service: self.service.to_string(),
-        })
+            tty: self.tty.to_string(),
+            rhost: self.rhost.to_string(),
+        };
+        row.id = tx.insert_event(&row)?;
+        Ok(row)
     }
 }
 
@@ -263,8 +276,9 @@ impl Syslog {
     }
 }
 
-/// `NAME user=U outcome=O service=S source=C`; values are names the daemon validated
-/// (user names, PAM service names), with spaces and control characters replaced.
+/// `NAME user=U outcome=O service=S tty=T rhost=H source=C`; values are names the daemon
+/// validated (user names, PAM service, tty and host names), with spaces and control
+/// characters replaced, `-` when empty.
 pub fn format_line(row: &EventRow) -> String {
     let clean = |s: &str| -> String {
         if s.is_empty() {
@@ -281,11 +295,13 @@ pub fn format_line(row: &EventRow) -> String {
             .collect()
     };
     format!(
-        "{} user={} outcome={} service={} source={}",
+        "{} user={} outcome={} service={} tty={} rhost={} source={}",
         row.name,
         clean(&row.user),
         clean(&row.outcome),
         clean(&row.service),
+        clean(&row.tty),
+        clean(&row.rhost),
         clean(&row.source)
     )
 }
@@ -304,10 +320,12 @@ mod tests {
             source: "pam".into(),
             outcome: "failure".into(),
             service: "log in\n".into(),
+            tty: "pts/1".into(),
+            rhost: String::new(),
         };
         assert_eq!(
             format_line(&row),
-            "E_USER_PIN_FAILED user=ann outcome=failure service=log_in_ source=pam"
+            "E_USER_PIN_FAILED user=ann outcome=failure service=log_in_ tty=pts/1 rhost=- source=pam"
         );
     }
 

@@ -124,6 +124,9 @@ pub struct Lockout {
     pub failures: u32,
     /// How long, in minutes (fractions allowed: 0.5 is 30 seconds).
     pub minutes: f64,
+    /// Lock root out too (pam_faillock's `even_deny_root`); off, root's failures count
+    /// for nothing, so no one can lock the administrator out by failing on purpose.
+    pub even_deny_root: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -249,6 +252,7 @@ impl Default for Lockout {
         Lockout {
             failures: 5,
             minutes: 15.0,
+            even_deny_root: false,
         }
     }
 }
@@ -390,6 +394,7 @@ pub const SETTABLE: &[&str] = &[
     "verify.max_tries",
     "lockout.failures",
     "lockout.minutes",
+    "lockout.even_deny_root",
     "thresholds.accept",
     "thresholds.step_up",
     "thresholds.logout",
@@ -458,14 +463,37 @@ impl Config {
             3650,
         )?;
         range("pin.length", self.pin.length, 4, 32)?;
+        // Every PIN check costs this much of one machine, and several may run at once.
         range(
             "pin.argon2_memory_kib",
             self.pin.argon2_memory_kib,
             64,
-            4 * 1024 * 1024,
+            MAX_ARGON2_MEMORY_KIB,
         )?;
-        range("pin.argon2_iterations", self.pin.argon2_iterations, 1, 100)?;
-        range("pin.argon2_parallelism", self.pin.argon2_parallelism, 1, 16)?;
+        range(
+            "pin.argon2_iterations",
+            self.pin.argon2_iterations,
+            1,
+            MAX_ARGON2_ITERATIONS,
+        )?;
+        range(
+            "pin.argon2_parallelism",
+            self.pin.argon2_parallelism,
+            1,
+            MAX_ARGON2_LANES,
+        )?;
+        let passes = u64::from(self.pin.argon2_memory_kib) * u64::from(self.pin.argon2_iterations);
+        if passes > MAX_ARGON2_MEMORY_PASSES_KIB {
+            return Err((
+                "pin.argon2_iterations".into(),
+                format!(
+                    "{} passes over {} KiB is more than {} MiB of memory passes per check",
+                    self.pin.argon2_iterations,
+                    self.pin.argon2_memory_kib,
+                    MAX_ARGON2_MEMORY_PASSES_KIB / 1024
+                ),
+            ));
+        }
         if self.pin.argon2_memory_kib < 8 * self.pin.argon2_parallelism {
             return Err((
                 "pin.argon2_memory_kib".into(),
@@ -558,6 +586,20 @@ impl Config {
         (self.lockout.minutes * 60_000.0).round() as i64
     }
 }
+
+/// Whether failures of `uid` count towards a lockout and a lockout stops it: lockout is on
+/// (`lockout.failures` > 0) and `uid` is not root, unless `lockout.even_deny_root` is set.
+pub fn lockout_applies(uid: u32, cfg: &Config) -> bool {
+    cfg.lockout.failures > 0 && (uid != 0 || cfg.lockout.even_deny_root)
+}
+
+/// Bounds of the argon2id cost of one PIN check, what one machine can afford for each of
+/// several checks at once: 256 MiB, 10 passes, 4 lanes, and at most 1 GiB of memory passes
+/// (memory times passes; 256 MiB allows 4 passes, the default 19 MiB all 10).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+pub const MAX_ARGON2_ITERATIONS: u32 = 10;
+pub const MAX_ARGON2_LANES: u32 = 4;
+pub const MAX_ARGON2_MEMORY_PASSES_KIB: u64 = 1024 * 1024;
 
 /// Sets `key` (dotted) in `table` to `value`, read as a TOML value when it parses as one
 /// (`true`, `3`, `0.5`, `"x"`), else as a bare string.
@@ -756,5 +798,18 @@ journey = "pin"
             );
         }
         assert_eq!(not_settable("lockout.failures"), None);
+    }
+
+    #[test]
+    fn root_is_exempt_from_lockout_unless_even_deny_root() {
+        let mut c = parse("").unwrap();
+        assert!(!c.lockout.even_deny_root);
+        assert!(lockout_applies(1000, &c));
+        assert!(!lockout_applies(0, &c));
+        c = parse_with_overrides("", &[("lockout.even_deny_root".into(), "true".into())]).unwrap();
+        assert!(lockout_applies(0, &c));
+        c = parse("[lockout]\nfailures = 0\neven_deny_root = true\n").unwrap();
+        assert!(!lockout_applies(0, &c), "failures = 0 disables lockout");
+        assert!(!lockout_applies(1000, &c));
     }
 }

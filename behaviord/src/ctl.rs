@@ -7,8 +7,39 @@ use behavior_ipc::admin::{MonitoredSession, Setting};
 use behavior_ipc::Error;
 use serde::Serialize;
 
-/// A plain text table: a header row, then rows, columns padded to their widest cell.
+/// `text` safe to print on a terminal: every control character but the line feed, and the
+/// invisible characters that reorder or hide text (bidirectional overrides, zero-width
+/// marks), becomes a JSON-style `\uXXXX` escape. Everything `behaviorctl` prints goes
+/// through here, tables and JSON alike (in JSON text the escape means the same character,
+/// so the output stays valid and equal): a value stored with `ESC [2J` prints as
+/// `\u001b[2J`, never as a terminal command.
+pub fn terminal_safe(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A plain text table: a header row, then rows, columns padded to their widest cell (cells
+/// made [`terminal_safe`] first, so the padding counts what is printed).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| terminal_safe(c)).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -126,18 +157,39 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     Ok(((days * 86_400) + h * 3600 + mi * 60 + s) * 1000)
 }
 
+/// How to start the daemon, as the README says: with systemd, or by hand where systemd is
+/// not running (a container), starting the system bus first when it is not there.
+pub const START_HINT: &str = "start it with `systemctl start behaviord`, or where systemd is \
+     not running: `[ -S /run/dbus/system_bus_socket ] || { mkdir -p /run/dbus && dbus-daemon \
+     --system --fork; }; /usr/sbin/behaviord &`";
+
+/// What `behaviorctl` says when there is no system bus to connect to.
+pub fn no_bus(e: &zbus::Error) -> String {
+    format!("behaviord is not running; {START_HINT} (no system bus: {e})")
+}
+
+/// One sentence for a D-Bus error `name` with message `msg` from the bus or the daemon.
+/// The bus answers for a daemon that is not running (no owner, failed activation), and then
+/// says how to start it instead of the bus's own words.
+pub fn describe_bus_error(name: &str, msg: &str) -> String {
+    let not_running = matches!(
+        name,
+        "org.freedesktop.DBus.Error.ServiceUnknown" | "org.freedesktop.DBus.Error.NameHasNoOwner"
+    ) || name.starts_with("org.freedesktop.DBus.Error.Spawn.");
+    if not_running {
+        format!("behaviord is not running; {START_HINT} ({name}: {msg})")
+    } else if name == "org.freedesktop.DBus.Error.AccessDenied" {
+        format!("access denied by the bus policy (root only): {msg}")
+    } else {
+        format!("{name}: {msg}")
+    }
+}
+
 /// One sentence for a failed call, naming what went wrong.
 pub fn describe(e: &Error) -> String {
     match e {
         Error::ZBus(zbus::Error::MethodError(name, msg, _)) => {
-            let msg = msg.as_deref().unwrap_or("");
-            if name.as_str() == "org.freedesktop.DBus.Error.AccessDenied" {
-                format!("access denied by the bus policy (root only): {msg}")
-            } else if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown" {
-                "behaviord is not running (org.behaviord.Behavior1 is not on the system bus)".into()
-            } else {
-                format!("{name}: {msg}")
-            }
+            describe_bus_error(name.as_str(), msg.as_deref().unwrap_or(""))
         }
         Error::ZBus(e) => format!("cannot talk to behaviord: {e}"),
         Error::AccessDenied(m) => format!("access denied: {m}"),
@@ -408,6 +460,61 @@ mod tests {
         assert!(print.is_empty());
         assert_eq!(gone, ["c1"]);
         assert_eq!(w.update(vec![at(1.4, 110, 1500)]).0.len(), 1, "back");
+    }
+
+    #[test]
+    fn a_daemon_that_is_not_running_is_named_with_how_to_start_it() {
+        for name in [
+            "org.freedesktop.DBus.Error.ServiceUnknown",
+            "org.freedesktop.DBus.Error.NameHasNoOwner",
+            "org.freedesktop.DBus.Error.Spawn.ChildExited",
+        ] {
+            let text = describe_bus_error(name, "Launch helper exited with unknown return code 1");
+            assert!(
+                text.starts_with(
+                    "behaviord is not running; start it with `systemctl start behaviord`"
+                ),
+                "{text}"
+            );
+            assert!(text.contains("/usr/sbin/behaviord &"), "{text}");
+        }
+        let denied = describe_bus_error("org.freedesktop.DBus.Error.AccessDenied", "no");
+        assert!(
+            denied.starts_with("access denied by the bus policy"),
+            "{denied}"
+        );
+        let io = zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::from(
+            std::io::ErrorKind::NotFound,
+        )));
+        assert!(no_bus(&io).starts_with("behaviord is not running; start it with"));
+    }
+
+    #[test]
+    fn control_characters_print_as_escapes() {
+        assert_eq!(terminal_safe("login"), "login");
+        assert_eq!(terminal_safe("a\nb"), "a\nb");
+        assert_eq!(terminal_safe("x\u{1b}[2Jy"), "x\\u001b[2Jy");
+        assert_eq!(
+            terminal_safe("\u{9b}31m\u{7f}\t\r"),
+            "\\u009b31m\\u007f\\u0009\\u000d"
+        );
+        assert_eq!(terminal_safe("ab\u{202e}cd"), "ab\\u202ecd");
+        // Escaped JSON is the same JSON.
+        let v = serde_json::json!({"service": "x\u{1b}]0;pwned\u{7}\u{9b}\u{85}"});
+        let text = terminal_safe(&serde_json::to_string_pretty(&v).unwrap());
+        assert!(text.chars().all(|c| !c.is_control() || c == '\n'), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        // Twice is once.
+        assert_eq!(
+            terminal_safe(&terminal_safe("\u{1b}")),
+            terminal_safe("\u{1b}")
+        );
+    }
+
+    #[test]
+    fn tables_escape_and_align() {
+        let t = table(&["A", "B"], &[vec!["\u{1b}c".into(), "1".into()]]);
+        assert_eq!(t, "A        B\n\\u001bc  1\n");
     }
 
     #[test]

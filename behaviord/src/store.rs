@@ -3,7 +3,9 @@
 //!
 //! WAL with `synchronous=NORMAL`; numbered migrations tracked in `PRAGMA user_version`; every
 //! change is one transaction ([`Store::change`]) that rolls back unless it completes, so a
-//! crash leaves the old or the new state. Times are milliseconds since the Unix epoch, passed
+//! crash leaves the old or the new state. Reads use a second, read-only connection (WAL lets
+//! it read the last commit while a write is in progress), so a login's reads never wait
+//! behind a transaction. Times are milliseconds since the Unix epoch, passed
 //! in by the caller. The store keeps no key codes or typed text: templates are the matcher's
 //! JSON of the enrollment phrase's timings, PINs argon2id PHC strings.
 
@@ -12,7 +14,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "behaviord.db";
@@ -88,6 +90,9 @@ const MIGRATIONS: &[&str] = &[
     // 3: the digest of the phrase each template was enrolled for ('' for templates from
     // before: taken as the current phrase).
     "ALTER TABLE templates ADD COLUMN phrase TEXT NOT NULL DEFAULT '';",
+    // 4: the login's terminal and remote host beside its service (empty in older rows).
+    "ALTER TABLE events ADD COLUMN tty TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN rhost TEXT NOT NULL DEFAULT '';",
 ];
 
 /// One row of the `events` table: the very record `Admin1.Events` returns.
@@ -132,6 +137,7 @@ pub struct UserRow {
 
 pub struct Store {
     conn: Mutex<Option<Connection>>,
+    reader: Mutex<Option<Connection>>,
     path: PathBuf,
 }
 
@@ -169,8 +175,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| open_err(e.to_string()))?;
         migrate(&mut conn).map_err(|e| open_err(e.to_string()))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_err(format!("cannot open for reading: {e}")))?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(Some(conn)),
+            reader: Mutex::new(Some(reader)),
             path,
         })
     }
@@ -180,10 +195,17 @@ impl Store {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Option<Connection>>> {
-        let guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Self::lock_open(&self.conn, &self.path)
+    }
+
+    fn lock_open<'a>(
+        conn: &'a Mutex<Option<Connection>>,
+        path: &Path,
+    ) -> Result<MutexGuard<'a, Option<Connection>>> {
+        let guard = conn.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             return Err(StoreError::Open {
-                path: self.path.clone(),
+                path: path.to_path_buf(),
                 reason: "the database is closed (the daemon is stopping)".into(),
             });
         }
@@ -206,7 +228,7 @@ impl Store {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let guard = self.lock()?;
+        let guard = Self::lock_open(&self.reader, &self.path)?;
         match guard.as_ref() {
             Some(conn) => f(conn),
             None => Err(StoreError::Open {
@@ -218,6 +240,7 @@ impl Store {
 
     /// Checkpoints the WAL and closes the file; later calls fail with a clear error.
     pub fn close(&self) -> Result<()> {
+        drop(self.reader.lock().unwrap_or_else(|p| p.into_inner()).take());
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(conn) = guard.take() {
             let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
@@ -339,7 +362,8 @@ impl Store {
             let mut stmt = c
                 .prepare(
                     "SELECT * FROM (
-                       SELECT id, time, name, user, source, outcome, service FROM events
+                       SELECT id, time, name, user, source, outcome, service, tty, rhost
+                       FROM events
                        WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR name = ?2)
                          AND (?3 IS NULL OR time >= ?3) AND (?4 IS NULL OR id > ?4)
                        ORDER BY id DESC LIMIT ?5)
@@ -358,6 +382,8 @@ impl Store {
                             source: r.get(4)?,
                             outcome: r.get(5)?,
                             service: r.get(6)?,
+                            tty: r.get(7)?,
+                            rhost: r.get(8)?,
                         })
                     },
                 )
@@ -604,20 +630,22 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
-    pub fn insert_event(
-        &self,
-        time_ms: i64,
-        name: &str,
-        user: &str,
-        source: &str,
-        outcome: &str,
-        service: &str,
-    ) -> Result<i64> {
+    /// Stores `row` (its `id` is ignored) and returns the new id.
+    pub fn insert_event(&self, row: &EventRow) -> Result<i64> {
         self.0
             .execute(
-                "INSERT INTO events (time, name, user, source, outcome, service)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![time_ms, name, user, source, outcome, service],
+                "INSERT INTO events (time, name, user, source, outcome, service, tty, rhost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    row.time_ms,
+                    row.name,
+                    row.user,
+                    row.source,
+                    row.outcome,
+                    row.service,
+                    row.tty,
+                    row.rhost
+                ],
             )
             .map_err(sql("recording an event"))?;
         Ok(self.0.last_insert_rowid())
@@ -742,14 +770,28 @@ mod tests {
         );
     }
 
+    fn event(time_ms: i64, name: &str, user: &str, source: &str, service: &str) -> EventRow {
+        EventRow {
+            id: 0,
+            time_ms,
+            name: name.into(),
+            user: user.into(),
+            source: source.into(),
+            outcome: "success".into(),
+            service: service.into(),
+            tty: String::new(),
+            rhost: String::new(),
+        }
+    }
+
     #[test]
     fn events_filter() {
         let (_d, s) = store();
-        s.change(|tx| tx.insert_event(10, "E_A", "ann", "pam", "success", "login"))
+        s.change(|tx| tx.insert_event(&event(10, "E_A", "ann", "pam", "login")))
             .unwrap();
-        s.change(|tx| tx.insert_event(20, "E_B", "bob", "pam", "failure", "login"))
+        s.change(|tx| tx.insert_event(&event(20, "E_B", "bob", "pam", "login")))
             .unwrap();
-        s.change(|tx| tx.insert_event(30, "E_A", "bob", "cli", "success", ""))
+        s.change(|tx| tx.insert_event(&event(30, "E_A", "bob", "cli", "")))
             .unwrap();
         let all = |q: EventQuery| s.events(&EventQuery { limit: 100, ..q }).unwrap();
         assert_eq!(all(EventQuery::default()).len(), 3);
@@ -784,6 +826,43 @@ mod tests {
             })
             .unwrap();
         assert_eq!(last[0].time_ms, 30);
+    }
+
+    #[test]
+    fn events_keep_tty_and_rhost_and_old_rows_read_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        // A database of schema 2 with one event, as an older daemon left it.
+        {
+            let c = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            for step in &MIGRATIONS[..2] {
+                c.execute_batch(step).unwrap();
+            }
+            c.pragma_update(None, "user_version", 2).unwrap();
+            c.execute(
+                "INSERT INTO events (time, name, user, source, outcome, service)
+                 VALUES (1, 'E_A', 'ann', 'pam', 'success', 'login')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let row = EventRow {
+            tty: "pts/3".into(),
+            rhost: "10.0.0.7".into(),
+            ..event(2, "E_B", "bob", "pam", "sshd")
+        };
+        s.change(|tx| tx.insert_event(&row)).unwrap();
+        let rows = s
+            .events(&EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((rows[0].tty.as_str(), rows[0].rhost.as_str()), ("", ""));
+        assert_eq!(
+            (rows[1].tty.as_str(), rows[1].rhost.as_str()),
+            ("pts/3", "10.0.0.7")
+        );
     }
 
     #[test]

@@ -348,3 +348,72 @@ fn audit_signals_reach_root_only() {
         }
     }
 }
+
+/// `bus_flood` (User1.Status and Auth1.Begin from 2 threads as fast as answered) as nobody
+/// for `secs`; its report line.
+fn flood_as_nobody(d: &Daemon, secs: &str) -> Child {
+    Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(behavior_tests::built("bus_flood"))
+        .args([secs, "2"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The `name=N` figure of a `bus_flood` report.
+fn figure(report: &str, name: &str) -> u64 {
+    report
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}= in {report:?}"))
+}
+
+#[test]
+fn an_unprivileged_flood_is_rate_limited_and_root_is_not() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let flood = flood_as_nobody(&d, "3");
+    // Root's calls during the flood: never refused, each answered promptly.
+    let conn = zbus::blocking::connection::Builder::address(d.bus_address())
+        .unwrap()
+        .method_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let admin = behavior_ipc::admin::AdminProxyBlocking::new(&conn).unwrap();
+    let started = std::time::Instant::now();
+    let mut slowest = std::time::Duration::ZERO;
+    while started.elapsed() < std::time::Duration::from_secs(2) {
+        let t = std::time::Instant::now();
+        admin.status().unwrap();
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < std::time::Duration::from_secs(1),
+        "root waited {slowest:?}"
+    );
+    let out = flood.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    // A burst of 20, then 10 a second: over 3 s at most about 50 answered, the rest refused
+    // (each refusal answered a second later).
+    let answered = figure(&report, "ok") + figure(&report, "other");
+    assert!(figure(&report, "refused") > 0, "{report}");
+    assert!(answered <= 20 + 10 * 4, "{report}");
+    // Two seconds later nobody is served again: the limit is a rate, not a ban.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = busctl_as_nobody(
+        &d,
+        "/org/behaviord/User",
+        "org.behaviord.User1",
+        "Status",
+        &[],
+    );
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}

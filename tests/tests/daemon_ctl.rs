@@ -354,3 +354,117 @@ fn a_user_tries_the_matcher_on_their_own_typing() {
         Err(Error::NoSuchHandle(_))
     ));
 }
+
+/// A row written before `Begin` checked its strings (or by anyone with the database) holds a
+/// terminal escape: `behaviorctl events` prints it escaped, in the table and in JSON, and the
+/// JSON still reads back as the stored text.
+#[test]
+fn stored_terminal_escapes_print_escaped() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let nasty = "login\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m";
+    let db = rusqlite::Connection::open(d.db_path()).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO events (time, name, user, source, outcome, service, tty, rhost) \
+         VALUES (1, 'E_USER_PIN_FAILED', ?1, 'pam', 'failure', ?1, 'pts/3', '10.0.0.7')",
+        [nasty],
+    )
+    .unwrap();
+    drop(db);
+    for args in [
+        &["events"][..],
+        &["events", "--json"],
+        &["events", "--user", nasty],
+    ] {
+        let out = d.ctl(args);
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "{args:?} printed a control character: {text:?}"
+            );
+        }
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("login\\u001b[2J\\u001b]0;owned"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let events = json(d.ctl(&["events", "--json"]));
+    assert_eq!(events[0]["service"], nasty);
+    // The login's terminal and remote host are shown beside its service.
+    assert_eq!(
+        (&events[0]["tty"], &events[0]["rhost"]),
+        (&json!("pts/3"), &json!("10.0.0.7"))
+    );
+    let table = ok(d.ctl(&["events"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "TTY", "RHOST", "SOURCE"]
+    );
+    assert!(
+        table.contains("pts/3") && table.contains("10.0.0.7"),
+        "{table}"
+    );
+}
+
+/// `behaviorctl status` against `bus` (an address) without a `Daemon`.
+fn status_on(bus: &str) -> std::process::Output {
+    Command::new(built("behaviorctl"))
+        .arg("status")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_daemon_that_is_not_running_is_named_with_how_to_start_it() {
+    let start = "behaviorctl: behaviord is not running; start it with `systemctl start behaviord`";
+    // The bus runs, the daemon does not.
+    let bus = PrivateBus::start();
+    fails(status_on(bus.address()), start);
+    // No bus at all.
+    let dir = behavior_tests::open_tempdir();
+    let nowhere = format!("unix:path={}", dir.path().join("no-bus").display());
+    fails(status_on(&nowhere), start);
+}
+
+#[test]
+fn monitoring_off_without_logind_is_said_and_unknown_users_are_errors() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    let off =
+        "session monitoring is off: no systemd-logind (org.freedesktop.login1) on the system bus";
+    // session.monitor is on by default, but there is no logind on this bus.
+    let status = ok(d.ctl(&["status"]));
+    assert!(
+        status.contains(off.trim_start_matches("session monitoring is ")),
+        "{status}"
+    );
+    assert_eq!(
+        json(d.ctl(&["status", "--json"]))["monitoring"],
+        off.trim_start_matches("session monitoring is ")
+    );
+    let settings = d.ctl(&["settings"]);
+    assert!(
+        String::from_utf8_lossy(&settings.stderr).contains(off),
+        "{settings:?}"
+    );
+    // `monitor` says why before printing anything.
+    let out = d.ctl(&["monitor", USER]);
+    assert!(out.stdout.is_empty(), "{out:?}");
+    fails(out, off);
+    ok(d.ctl(&["set", "session.monitor", "false"]));
+    fails(d.ctl(&["monitor", USER]), "session.monitor = false");
+
+    // `events --user` of an unknown user is an error, as `show` is; a known user with no
+    // events is an empty table.
+    fails(
+        d.ctl(&["events", "--user", "no-such-user-xyz"]),
+        "unknown user: no user \"no-such-user-xyz\"",
+    );
+    let table = ok(d.ctl(&["events", "--user", USER]));
+    assert_eq!(table.lines().count(), 1, "{table}");
+}

@@ -68,6 +68,21 @@ fn hostile_arguments_are_refused_and_change_nothing() {
         admin.set("phrase", &huge),
         Err(Error::InvalidArgument(_))
     ));
+    // Service, tty and remote host: printable ASCII without spaces, bounded; the error
+    // names the argument.
+    for (service, tty, rhost, what) in [
+        ("log\u{1b}[2Jin", "tty1", "", "service"),
+        ("login", "tty1\r", "", "tty"),
+        ("login", "tty1", "h\u{9b}31m", "rhost"),
+        ("log in", "tty1", "", "service"),
+        (&"s".repeat(65) as &str, "tty1", "", "service"),
+        ("login", "tty1", &"h".repeat(256) as &str, "rhost"),
+    ] {
+        match auth.begin(USER, service, tty, rhost) {
+            Err(Error::InvalidArgument(m)) => assert!(m.starts_with(what), "{m}"),
+            other => panic!("{service:?} {tty:?} {rhost:?}: {other:?}"),
+        }
+    }
     // Unknown or malformed users.
     for user in [
         "no-such-user-behaviord",
@@ -291,12 +306,21 @@ fn garbage_config_is_refused_with_file_line_and_reason() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     assert!(out.status.success());
 
-    let (code, text) = check("[pin]\nlength = 2\n");
-    assert_eq!(code, Some(1));
-    assert!(
-        text.contains("behaviord.toml: line 2: pin.length"),
-        "{text}"
+    // argon2 costs one machine cannot afford per PIN check: the key, the value, the bound.
+    let refused = |file: &str, why: &str| {
+        let (code, text) = check(file);
+        assert_eq!(code, Some(1), "{file}");
+        assert!(text.contains(why), "{text}");
+    };
+    refused(
+        "[pin]\nargon2_memory_kib = 4194304\n",
+        "line 2: pin.argon2_memory_kib: 4194304 is out of range 64..=262144",
     );
+    refused(
+        "[pin]\nargon2_memory_kib = 262144\nargon2_iterations = 8\n",
+        "pin.argon2_iterations",
+    );
+    refused("[pin]\nlength = 2\n", "behaviord.toml: line 2: pin.length");
     let (code, text) = check("phrase = \"x\"\n\n[enrollment]\nbehaviour = true\n");
     assert_eq!(code, Some(1));
     assert!(
@@ -329,4 +353,70 @@ fn garbage_config_is_refused_with_file_line_and_reason() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("behaviord.toml: line 2"), "{err}");
+}
+
+/// `behaviorctl try` as nobody, left waiting for its typing (standard input open); returns
+/// once the trial has begun (the phrase is shown) or with the error it printed.
+fn trial_as_nobody(d: &Daemon) -> (std::process::Child, Result<(), String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(built("behaviorctl"))
+        .arg("try")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", d.bus_address())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("behaviorctl try printed nothing within 20 s");
+    let begun = if line.contains(FIXTURE_PHRASE) {
+        Ok(())
+    } else {
+        Err(line)
+    };
+    (child, begun)
+}
+
+#[test]
+fn one_user_cannot_take_every_trial_slot() {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config(""));
+    d.enroll(USER, &fixture_subject("subject2")[..5], Some("123456"));
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (child, begun) = trial_as_nobody(&d);
+        begun.unwrap();
+        open.push(child);
+    }
+    let (mut third, refused) = trial_as_nobody(&d);
+    let err = refused.unwrap_err();
+    assert!(err.contains("has 2 trials open already"), "{err}");
+    assert!(third.wait().unwrap().code() == Some(1));
+    // Once those end (their connections close), nobody may try again; the daemon learns of
+    // the closed connections from the bus, so this may take a moment.
+    for mut child in open {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mut again, begun) = trial_as_nobody(&d);
+        let _ = again.kill();
+        again.wait().unwrap();
+        match begun {
+            Ok(()) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

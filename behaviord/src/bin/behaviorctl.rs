@@ -7,16 +7,33 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use behavior_ipc::admin::{AdminProxyBlocking, EventFilter, UserInfo};
+use behavior_ipc::admin::{
+    AdminProxyBlocking, EventFilter, UserInfo, MONITORING_OFF_BY_SETTING, MONITORING_ON,
+};
 use behavior_ipc::user::UserProxyBlocking;
 use behavior_ipc::Error;
 use behaviord::ctl::{
-    describe, format_time, parse_since, table, MonitorLimits, RiskLine, RiskWatch,
+    describe, format_time, no_bus, parse_since, table, terminal_safe, MonitorLimits, RiskLine,
+    RiskWatch,
 };
 use behaviord::evaluate::{self, EvaluateArgs};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use zeroize::Zeroizing;
+
+// Every line behaviorctl prints goes through `terminal_safe`: user names, services, messages
+// and values come from the daemon and its database, and must never reach a terminal as
+// escape sequences.
+macro_rules! say {
+    () => { println!() };
+    ($($t:tt)*) => { println!("{}", terminal_safe(&format!($($t)*))) };
+}
+macro_rules! put {
+    ($($t:tt)*) => { print!("{}", terminal_safe(&format!($($t)*))) };
+}
+macro_rules! note {
+    ($($t:tt)*) => { eprintln!("{}", terminal_safe(&format!($($t)*))) };
+}
 
 #[derive(Parser)]
 #[command(
@@ -112,15 +129,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("behaviorctl: {msg}");
+            note!("behaviorctl: {msg}");
             ExitCode::FAILURE
         }
     }
 }
 
 fn connect() -> Result<zbus::blocking::Connection, String> {
-    zbus::blocking::Connection::system()
-        .map_err(|e| format!("cannot connect to the system bus: {e}"))
+    zbus::blocking::Connection::system().map_err(|e| no_bus(&e))
 }
 
 fn admin(conn: &zbus::blocking::Connection) -> Result<AdminProxyBlocking<'_>, String> {
@@ -129,7 +145,7 @@ fn admin(conn: &zbus::blocking::Connection) -> Result<AdminProxyBlocking<'_>, St
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -166,9 +182,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 vec!["keyboards".into(), s.keyboards.to_string()],
                 vec!["syslog connected".into(), yes_no(s.syslog_connected)],
                 vec!["syslog lines dropped".into(), s.syslog_dropped.to_string()],
+                vec!["session monitoring".into(), s.monitoring.clone()],
                 vec!["monitored sessions".into(), s.sessions.len().to_string()],
             ];
-            print!("{}", table(&["STATUS", "VALUE"], &rows));
+            put!("{}", table(&["STATUS", "VALUE"], &rows));
             if !s.sessions.is_empty() {
                 let rows: Vec<Vec<String>> = s
                     .sessions
@@ -188,8 +205,8 @@ fn run(cli: Cli) -> Result<(), String> {
                         ]
                     })
                     .collect();
-                println!();
-                print!(
+                say!();
+                put!(
                     "{}",
                     table(
                         &["SESSION", "USER", "SEAT", "PHASE", "RISK", "KEYSTROKES"],
@@ -214,27 +231,27 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::RemovePattern { user } => {
             admin(&conn)?.remove_pattern(&user).map_err(d)?;
-            println!("removed the typing pattern of {user}");
+            say!("removed the typing pattern of {user}");
         }
         Command::RemovePin { user } => {
             admin(&conn)?.remove_pin(&user).map_err(d)?;
-            println!("removed the PIN of {user}");
+            say!("removed the PIN of {user}");
         }
         Command::ResetLockout { user } => {
             admin(&conn)?.reset_lockout(&user).map_err(d)?;
-            println!("cleared the failures and lockout of {user}");
+            say!("cleared the failures and lockout of {user}");
         }
         Command::SetPin { user: Some(user) } => {
             let pin = read_new_pin()?;
             admin(&conn)?.set_pin(&user, &pin).map_err(d)?;
-            println!("set the PIN of {user}");
+            say!("set the PIN of {user}");
         }
         Command::SetPin { user: None } => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
             let current = read_secret("Current PIN: ")?;
             let new = read_new_pin()?;
             me.change_pin(&current, &new).map_err(d)?;
-            println!("changed your PIN");
+            say!("changed your PIN");
         }
         Command::Events {
             user,
@@ -268,14 +285,14 @@ fn run(cli: Cli) -> Result<(), String> {
             if out.json {
                 if follow {
                     for e in &events {
-                        println!("{}", serde_json::to_string(e).map_err(|e| e.to_string())?);
+                        say!("{}", serde_json::to_string(e).map_err(|e| e.to_string())?);
                     }
                 } else {
                     print_json(&events)?;
                 }
             } else {
                 let rows: Vec<Vec<String>> = events.iter().map(event_row).collect();
-                print!("{}", table(&EVENT_HEADERS, &rows));
+                put!("{}", table(&EVENT_HEADERS, &rows));
             }
             if let Some(stream) = stream {
                 std::io::stdout().flush().map_err(|e| e.to_string())?;
@@ -291,9 +308,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                     last = e.id;
                     if out.json {
-                        println!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
+                        say!("{}", serde_json::to_string(&e).map_err(|e| e.to_string())?);
                     } else {
-                        println!(
+                        say!(
                             "{}",
                             table(&EVENT_HEADERS, &[event_row(&e)])
                                 .lines()
@@ -307,7 +324,8 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Settings(out) => {
-            let settings = admin(&conn)?.settings().map_err(d)?;
+            let a = admin(&conn)?;
+            let settings = a.settings().map_err(d)?;
             if out.json {
                 return print_json(&settings);
             }
@@ -315,7 +333,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 .into_iter()
                 .map(|s| vec![s.key, s.value, s.source])
                 .collect();
-            print!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
+            put!("{}", table(&["KEY", "VALUE", "SOURCE"], &rows));
+            // session.monitor says what is wanted; say so when it is not what runs.
+            let monitoring = a.status().map_err(d)?.monitoring;
+            if monitoring != MONITORING_ON {
+                note!("behaviorctl: session monitoring is {monitoring}");
+            }
         }
         Command::Set { key, value, force } => {
             let admin = admin(&conn)?;
@@ -324,11 +347,11 @@ fn run(cli: Cli) -> Result<(), String> {
             } else {
                 admin.set(&key, &value).map_err(d)?;
             }
-            println!("{key} = {value}");
+            say!("{key} = {value}");
         }
         Command::Unset { key } => {
             admin(&conn)?.unset(&key).map_err(d)?;
-            println!("{key}: override removed");
+            say!("{key}: override removed");
         }
         Command::Policy(out) => {
             let p = admin(&conn)?.policy().map_err(d)?;
@@ -365,14 +388,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 "*".into(),
                 p.default_journey.clone(),
             ]);
-            print!(
+            put!(
                 "{}",
                 table(
                     &["RULE", "USERS", "GROUPS", "SERVICES", "TTYS", "JOURNEY"],
                     &rows
                 )
             );
-            println!(
+            say!(
                 "daemon unreachable: fail {}; remote logins: {}",
                 p.fail,
                 if p.deny_remote {
@@ -386,7 +409,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Try(out) => {
             let me = UserProxyBlocking::new(&conn).map_err(|e| d(Error::ZBus(e)))?;
             let trial = me.begin_trial().map_err(d)?;
-            eprintln!("Type the phrase: {}", trial.phrase);
+            note!("Type the phrase: {}", trial.phrase);
             let mut line = Zeroizing::new(String::new());
             std::io::stdin()
                 .lock()
@@ -397,9 +420,9 @@ fn run(cli: Cli) -> Result<(), String> {
             if out.json {
                 return print_json(&r);
             }
-            println!("{}", r.message);
+            say!("{}", r.message);
             if r.scored {
-                println!(
+                say!(
                     "score {:.2} against threshold {:.2} ({})",
                     r.score,
                     r.threshold,
@@ -421,7 +444,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 vec!["PIN".into(), yes_no(s.pin_set)],
                 vec!["locked until".into(), format_time(s.locked_until_ms)],
             ];
-            print!("{}", table(&["", ""], &rows));
+            put!("{}", table(&["", ""], &rows));
         }
     }
     Ok(())
@@ -438,7 +461,9 @@ const MONITOR_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<(), String> {
     let d = |e: Error| describe(&e);
     let a = admin(conn)?;
+    // Whatever rules out watching is said before anything is printed.
     a.show_user(user).map_err(d)?;
+    unmonitorable(&a, user)?;
     let stdin_closed = {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
@@ -449,7 +474,7 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
         rx
     };
     let mut stdout = std::io::stdout().lock();
-    if !out.json && writeln!(stdout, "{}", RiskLine::HEADER).is_err() {
+    if !out.json && writeln!(stdout, "{}", terminal_safe(RiskLine::HEADER)).is_err() {
         return Ok(());
     }
     let mut watch = RiskWatch::default();
@@ -465,24 +490,15 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
             .map(|s| RiskLine::new(s, &limits, now))
             .collect();
         if lines.is_empty() {
-            if !limits.monitor {
-                return Err("session monitoring is off (session.monitor = false); \
-                     `behaviorctl set session.monitor true` turns it on"
-                    .into());
-            }
-            if !a.show_user(user).map_err(d)?.enrolled {
-                return Err(format!(
-                    "{user} has no typing pattern: only enrolled users' sessions are monitored"
-                ));
-            }
+            unmonitorable(&a, user)?;
             if !waiting {
-                eprintln!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
+                note!("behaviorctl: {user} has no monitored session now; waiting for one (Ctrl-C to stop)");
             }
         }
         waiting = lines.is_empty();
         let (print, gone) = watch.update(lines);
         for id in gone {
-            eprintln!("behaviorctl: session {id} of {user} is no longer monitored");
+            note!("behaviorctl: session {id} of {user} is no longer monitored");
         }
         for line in print {
             let text = if out.json {
@@ -490,7 +506,7 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
             } else {
                 line.human()
             };
-            if writeln!(stdout, "{text}")
+            if writeln!(stdout, "{}", terminal_safe(&text))
                 .and_then(|()| stdout.flush())
                 .is_err()
             {
@@ -504,7 +520,30 @@ fn monitor(conn: &zbus::blocking::Connection, user: &str, out: Out) -> Result<()
     }
 }
 
-const EVENT_HEADERS: [&str; 6] = ["TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "SOURCE"];
+/// Why `user`'s sessions cannot be monitored now, which waiting would not change: the
+/// monitor is off (by setting, or without logind) or the user has no typing pattern.
+fn unmonitorable(a: &AdminProxyBlocking<'_>, user: &str) -> Result<(), String> {
+    let d = |e: Error| describe(&e);
+    let monitoring = a.status().map_err(d)?.monitoring;
+    if monitoring == MONITORING_OFF_BY_SETTING {
+        return Err("session monitoring is off (session.monitor = false); \
+             `behaviorctl set session.monitor true` turns it on"
+            .into());
+    }
+    if monitoring != MONITORING_ON {
+        return Err(format!("session monitoring is {monitoring}"));
+    }
+    if !a.show_user(user).map_err(d)?.enrolled {
+        return Err(format!(
+            "{user} has no typing pattern: only enrolled users' sessions are monitored"
+        ));
+    }
+    Ok(())
+}
+
+const EVENT_HEADERS: [&str; 8] = [
+    "TIME", "EVENT", "USER", "OUTCOME", "SERVICE", "TTY", "RHOST", "SOURCE",
+];
 
 fn event_row(e: &behavior_ipc::admin::Event) -> Vec<String> {
     let dash = |s: &str| {
@@ -520,6 +559,8 @@ fn event_row(e: &behavior_ipc::admin::Event) -> Vec<String> {
         dash(&e.user),
         dash(&e.outcome),
         dash(&e.service),
+        dash(&e.tty),
+        dash(&e.rhost),
         dash(&e.source),
     ]
 }
@@ -544,7 +585,7 @@ fn print_users(users: &[UserInfo]) {
             ]
         })
         .collect();
-    print!(
+    put!(
         "{}",
         table(
             &[
@@ -579,7 +620,7 @@ fn read_secret(prompt: &str) -> Result<Zeroizing<String>, String> {
     let stdin = std::io::stdin();
     let mut line = Zeroizing::new(String::new());
     if stdin.is_terminal() {
-        eprint!("{prompt}");
+        eprint!("{}", terminal_safe(prompt));
         let _echo = EchoOff::new();
         stdin
             .lock()

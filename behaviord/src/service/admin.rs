@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use behavior_ipc::admin::{
     Event as IpcEvent, EventFilter, MonitoredSession, Policy, Rule, Setting, Status, UserInfo,
+    MONITORING_OFF_BY_SETTING, MONITORING_ON,
 };
 use behavior_ipc::Error;
 use zbus::message::Header;
@@ -81,7 +82,37 @@ pub(crate) fn user_info(
     })
 }
 
+/// logind's name on the system bus; the session monitor needs it.
+const LOGIND: &str = "org.freedesktop.login1";
+
 impl AdminObject {
+    /// `Status.monitoring`: `on`, or `off: ` and why.
+    async fn monitoring(&self) -> String {
+        let st = &self.state;
+        if !st.config().session.monitor {
+            return MONITORING_OFF_BY_SETTING.into();
+        }
+        if st.monitor_running() {
+            return MONITORING_ON.into();
+        }
+        let logind = match st.connection() {
+            Some(conn) => match zbus::fdo::DBusProxy::new(&conn).await {
+                Ok(dbus) => match zbus::names::BusName::try_from(LOGIND) {
+                    Ok(name) => dbus.name_has_owner(name).await.ok(),
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            },
+            None => None,
+        };
+        match logind {
+            Some(false) => {
+                "off: no systemd-logind (org.freedesktop.login1) on the system bus".into()
+            }
+            _ => "off: the session monitor could not start (see the daemon's log)".into(),
+        }
+    }
+
     /// `Set` and `SetForced`: checked exactly as the file is, and refused where a new
     /// phrase would make enrolled users enroll again unless `force`.
     async fn apply_setting(
@@ -187,6 +218,7 @@ impl AdminObject {
                     keystrokes: s.keystrokes,
                 })
                 .collect(),
+            monitoring: self.monitoring().await,
         })
     }
 
@@ -341,7 +373,15 @@ impl AdminObject {
                 n => n.min(MAX_EVENTS),
             },
         };
-        st.store.events(&q).map_err(|e| st.storage(e))
+        let events = st.store.events(&q).map_err(|e| st.storage(e))?;
+        // A mistyped name must not look like a user with nothing to show; a removed
+        // account's past events are still shown.
+        if events.is_empty() {
+            if let Some(user) = &q.user {
+                account(user)?;
+            }
+        }
+        Ok(events)
     }
 
     async fn settings(&self, #[zbus(header)] hdr: Header<'_>) -> Result<Vec<Setting>, Error> {

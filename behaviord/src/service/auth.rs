@@ -435,6 +435,7 @@ impl AuthObject {
         tty: &str,
         rhost: &str,
     ) -> Result<Begin, Error> {
+        super::check_login_strings(service, tty, rhost)?;
         let st = &self.state;
         let _g = st.enter()?;
         for (what, s) in [("service", service), ("tty", tty), ("rhost", rhost)] {

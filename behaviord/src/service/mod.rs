@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod auth;
 mod pending;
+pub mod ratelimit;
 mod recent;
 pub mod test_input;
 pub mod user;
@@ -37,8 +38,14 @@ const MAX_SESSIONS_PER_CALLER: usize = 16;
 /// that users opening many connections cannot keep everyone else from logging in.
 const MAX_SESSIONS_PER_USER: usize = 16;
 const ROOT_RESERVE: usize = 64;
-/// Most `User1` trials open at once (one per caller).
+/// Most `User1` trials open at once (one per caller), and per uid over all its connections:
+/// each records keys, and one user must not take every slot.
 const MAX_TRIALS: usize = 32;
+const MAX_TRIALS_PER_USER: usize = 2;
+/// How long a refusal over the rate is held back before it is answered, and how many may be
+/// held at once (a few KiB each).
+const REFUSAL_HOLD: Duration = Duration::from_secs(1);
+const MAX_HELD_REFUSALS: usize = 8192;
 /// Bound of the caller uid cache (cleared when full).
 const MAX_CACHED_UIDS: usize = 4096;
 
@@ -73,6 +80,24 @@ fn admit<'a>(
     Ok(())
 }
 
+/// Whether a new trial of `uid` fits beside those open (given by their uids).
+fn admit_trial(open: impl Iterator<Item = u32>, uid: u32) -> Result<(), Error> {
+    let (mut all, mut mine) = (0, 0);
+    for u in open {
+        all += 1;
+        mine += usize::from(u == uid);
+    }
+    if mine >= MAX_TRIALS_PER_USER {
+        return Err(Error::Unavailable(format!(
+            "uid {uid} has {mine} trials open already; finish one first"
+        )));
+    }
+    if all >= MAX_TRIALS {
+        return Err(Error::Unavailable("too many trials in progress".into()));
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -89,6 +114,15 @@ pub(crate) struct Entry {
     session: Arc<tokio::sync::Mutex<Session>>,
 }
 
+/// One open `User1` trial.
+struct TrialEntry {
+    /// The unique bus name of the caller that began it, and its uid.
+    owner: String,
+    uid: u32,
+    deadline: Instant,
+    user: String,
+}
+
 pub struct State {
     pub store: Store,
     pub syslog: Syslog,
@@ -101,8 +135,15 @@ pub struct State {
     /// Caller uids by unique bus name (a unique name is never reused on a bus, so its uid
     /// cannot change); entries go when the name leaves the bus.
     uids: Mutex<HashMap<String, u32>>,
-    /// `User1` trials: handle -> (owner, deadline, user).
-    trials: Mutex<HashMap<String, (String, Instant, String)>>,
+    /// `User1` trials by handle.
+    trials: Mutex<HashMap<String, TrialEntry>>,
+    /// Calls of non-root uids (taken once the caller's uid is known, before any other work).
+    limiter: Mutex<ratelimit::RateLimiter>,
+    /// Refusals waiting to be answered.
+    held_refusals: AtomicUsize,
+    /// Blocking work (argon2) of non-root callers runs one at a time, so it never takes more
+    /// than one of the blocking threads root's PIN checks need.
+    unprivileged_work: tokio::sync::Semaphore,
     pub rt: tokio::runtime::Handle,
     conn: OnceLock<zbus::Connection>,
     inflight: AtomicUsize,
@@ -144,6 +185,9 @@ impl State {
             sessions: Mutex::new(HashMap::new()),
             trials: Mutex::new(HashMap::new()),
             uids: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(ratelimit::RateLimiter::new(ratelimit::DEFAULT)),
+            held_refusals: AtomicUsize::new(0),
+            unprivileged_work: tokio::sync::Semaphore::new(1),
             rt,
             conn: OnceLock::new(),
             inflight: AtomicUsize::new(0),
@@ -167,6 +211,14 @@ impl State {
     /// Replaces the running session monitor (dropping the old one stops it).
     pub fn set_monitor(&self, monitor: Option<crate::session::MonitorHandle>) {
         *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = monitor;
+    }
+
+    /// Whether the session monitor runs.
+    pub fn monitor_running(&self) -> bool {
+        self.monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// The monitored sessions now (empty without the monitor).
@@ -240,8 +292,37 @@ impl State {
         true
     }
 
-    /// The caller's unique name and uid, from the message header and the bus.
+    /// The caller's unique name and uid, from the message header and the bus (asked once
+    /// per connection). Every method asks this first, so this is where a non-root uid's
+    /// calls are counted: one over its rate is refused here, before any other work.
     pub(crate) async fn caller(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
+        let (name, uid) = self.caller_uid(hdr).await?;
+        let taken = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(uid, Instant::now());
+        if let Err(wait) = taken {
+            // The refusal is answered a second later: a caller that waits for its replies
+            // (most do) then makes one call a second per call in flight, instead of keeping
+            // the daemon's queue full of refusals ahead of root's calls. Held replies are
+            // bounded; past that they are answered at once.
+            if self.held_refusals.fetch_add(1, Ordering::SeqCst) < MAX_HELD_REFUSALS {
+                let _ = self
+                    .rt
+                    .spawn(async { tokio::time::sleep(REFUSAL_HOLD).await })
+                    .await;
+            }
+            self.held_refusals.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Unavailable(format!(
+                "uid {uid} calls behaviord too often; try again in {} ms",
+                wait.as_millis().max(1)
+            )));
+        }
+        Ok((name, uid))
+    }
+
+    async fn caller_uid(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
         let sender = hdr
             .sender()
             .ok_or_else(|| Error::AccessDenied("the call has no sender".into()))?;
@@ -353,6 +434,23 @@ impl State {
             .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))
     }
 
+    /// [`State::blocking`] for a caller of `uid`: one non-root caller's work at a time.
+    pub(crate) async fn blocking_as<T: Send + 'static>(
+        &self,
+        uid: u32,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        if uid == 0 {
+            return self.blocking(f).await;
+        }
+        let _turn = self
+            .unprivileged_work
+            .acquire()
+            .await
+            .map_err(|e| Error::Unavailable(format!("internal task failed: {e}")))?;
+        self.blocking(f).await
+    }
+
     // Handle table.
 
     pub(crate) fn insert_session(
@@ -425,32 +523,28 @@ impl State {
         self.captures.close(handle);
     }
 
-    /// Starts a trial for `user`, replacing the caller's earlier one; opens its capture.
+    /// Starts a trial for `user` (caller `owner` of `uid`), replacing the caller's earlier
+    /// one; opens its capture.
     pub(crate) fn begin_trial(
         &self,
         owner: &str,
+        uid: u32,
         user: &str,
         timeout: Duration,
     ) -> Result<String, Error> {
         let handle = auth::new_handle();
-        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        let gone: Vec<String> = trials
-            .iter()
-            .filter(|(_, (o, deadline, _))| o == owner || *deadline <= now)
-            .map(|(h, _)| h.clone())
-            .collect();
-        for h in gone {
-            trials.remove(&h);
-            self.captures.close(&h);
-        }
-        // Each open trial records keys: bounded like the logins.
-        if trials.len() >= MAX_TRIALS {
-            return Err(Error::Unavailable("too many trials in progress".into()));
-        }
+        self.drop_trials(|t| t.owner == owner || t.deadline <= now);
+        let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
+        admit_trial(trials.values().map(|t| t.uid), uid)?;
         trials.insert(
             handle.clone(),
-            (owner.to_string(), now + timeout, user.to_string()),
+            TrialEntry {
+                owner: owner.to_string(),
+                uid,
+                deadline: now + timeout,
+                user: user.to_string(),
+            },
         );
         self.captures.open(&handle, self.lost_events());
         Ok(handle)
@@ -463,18 +557,15 @@ impl State {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let stale = || Error::NoSuchHandle("unknown, finished or timed-out trial".into());
         match trials.get(handle) {
-            Some((o, deadline, _)) if o == owner && *deadline > Instant::now() => {}
-            Some((o, _, _)) if o == owner => {
+            Some(t) if t.owner == owner && t.deadline > Instant::now() => {}
+            Some(t) if t.owner == owner => {
                 trials.remove(handle);
                 self.captures.close(handle);
                 return Err(stale());
             }
             _ => return Err(stale()),
         }
-        trials
-            .remove(handle)
-            .map(|(_, _, user)| user)
-            .ok_or_else(stale)
+        trials.remove(handle).map(|t| t.user).ok_or_else(stale)
     }
 
     /// Drops every handle of a caller that left the bus.
@@ -483,7 +574,7 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(unique_name);
-        self.drop_trials(|owner, _| owner == unique_name);
+        self.drop_trials(|t| t.owner == unique_name);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()
@@ -496,11 +587,11 @@ impl State {
         }
     }
 
-    fn drop_trials(&self, f: impl Fn(&str, Instant) -> bool) {
+    fn drop_trials(&self, f: impl Fn(&TrialEntry) -> bool) {
         let mut trials = self.trials.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = trials
             .iter()
-            .filter(|(_, (owner, deadline, _))| f(owner, *deadline))
+            .filter(|(_, t)| f(t))
             .map(|(h, _)| h.clone())
             .collect();
         for h in gone {
@@ -512,7 +603,7 @@ impl State {
     /// Drops handles past their timeout (and their capture windows).
     pub fn expire_sessions(&self) {
         let now = Instant::now();
-        self.drop_trials(|_, deadline| deadline <= now);
+        self.drop_trials(|t| t.deadline <= now);
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = map
             .iter()
@@ -540,6 +631,7 @@ pub(crate) struct Audit {
 }
 
 impl Audit {
+    /// An event with its PAM service, no tty or remote host (see [`Audit::record`]).
     pub fn log(
         &mut self,
         tx: &Tx<'_>,
@@ -549,15 +641,20 @@ impl Audit {
         source: &str,
         service: &str,
     ) -> Result<(), StoreError> {
-        let row = Record {
-            event,
-            user,
-            outcome,
-            source,
-            service,
-        }
-        .insert(tx, self.now)?;
-        self.rows.push((row, event));
+        self.record(
+            tx,
+            &Record {
+                service,
+                ..Record::new(event, user, outcome, source)
+            },
+        )
+    }
+
+    /// An event with every field, such as a lockout naming the login's service, tty and
+    /// remote host.
+    pub fn record(&mut self, tx: &Tx<'_>, record: &Record<'_>) -> Result<(), StoreError> {
+        let row = record.insert(tx, self.now)?;
+        self.rows.push((row, record.event));
         Ok(())
     }
 }
@@ -568,6 +665,38 @@ pub(crate) fn check_len(what: &str, s: &str) -> Result<(), Error> {
         return Err(Error::InvalidArgument(format!(
             "{what} is longer than {MAX_STRING_LEN} bytes"
         )));
+    }
+    Ok(())
+}
+
+/// Longest `service`, `tty` and `rhost` of `Auth1.Begin`, in bytes: a PAM service is a file
+/// name in /etc/pam.d, a tty a device or display name, a remote host a DNS name (253) or an
+/// address.
+pub const MAX_SERVICE_LEN: usize = 64;
+pub const MAX_TTY_LEN: usize = 64;
+pub const MAX_RHOST_LEN: usize = 255;
+
+/// `Auth1.Begin`'s `service`, `tty` and `rhost` as the PAM application gave them: bounded
+/// and printable ASCII without spaces (no control character, so no terminal escape), since
+/// they go into events, syslog and `behaviorctl`'s output. Empty is allowed (no tty, a local
+/// login).
+pub(crate) fn check_login_strings(service: &str, tty: &str, rhost: &str) -> Result<(), Error> {
+    for (what, s, max) in [
+        ("service", service, MAX_SERVICE_LEN),
+        ("tty", tty, MAX_TTY_LEN),
+        ("rhost", rhost, MAX_RHOST_LEN),
+    ] {
+        if s.len() > max {
+            return Err(Error::InvalidArgument(format!(
+                "{what} is longer than {max} bytes"
+            )));
+        }
+        if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(Error::InvalidArgument(format!(
+                "{what} contains {:?}: only printable ASCII without spaces is allowed",
+                c
+            )));
+        }
     }
     Ok(())
 }
@@ -644,6 +773,48 @@ mod tests {
             table.push((format!(":3.{k}"), 0));
         }
         assert!(try_admit(&table, ":4.1", 0).is_err(), "the table is full");
+    }
+
+    #[test]
+    fn login_strings_are_printable_and_bounded() {
+        assert!(check_login_strings("login", "tty1", "").is_ok());
+        assert!(check_login_strings("gdm-password", ":0", "").is_ok());
+        assert!(check_login_strings("sshd", "ssh", "fe80::1%eth0").is_ok());
+        assert!(check_login_strings("", "", "").is_ok());
+        for (args, what) in [
+            (("log\x1b[2Jin", "tty1", ""), "service"),
+            (("login", "tty1\n", ""), "tty"),
+            (("login", "tty1", "host\u{9b}31m"), "rhost"),
+            (("log in", "tty1", ""), "service"),
+            (("login", "tty1", "h\u{202e}x"), "rhost"),
+        ] {
+            let (service, tty, rhost) = args;
+            let err = check_login_strings(service, tty, rhost).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidArgument(m) if m.starts_with(what)),
+                "{args:?}: {err}"
+            );
+        }
+        let long = "a".repeat(MAX_SERVICE_LEN + 1);
+        let err = check_login_strings(&long, "", "").unwrap_err();
+        assert!(
+            err.to_string().contains("service is longer than 64"),
+            "{err}"
+        );
+        assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN)).is_ok());
+        assert!(check_login_strings("", "", &"h".repeat(MAX_RHOST_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn one_uid_cannot_take_every_trial() {
+        let open = [1000, 1000, 1001];
+        let err = admit_trial(open.into_iter(), 1000).unwrap_err();
+        assert!(err.to_string().contains("uid 1000 has 2 trials"), "{err}");
+        assert!(admit_trial(open.into_iter(), 1001).is_ok());
+        assert!(admit_trial(open.into_iter(), 0).is_ok());
+        let full: Vec<u32> = (0..MAX_TRIALS as u32).map(|k| 2000 + k).collect();
+        let err = admit_trial(full.into_iter(), 5000).unwrap_err();
+        assert!(err.to_string().contains("too many trials"), "{err}");
     }
 
     #[test]

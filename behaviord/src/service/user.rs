@@ -75,6 +75,7 @@ impl UserObject {
         }
         let handle = st.begin_trial(
             &caller,
+            uid,
             &me.name,
             std::time::Duration::from_secs(u64::from(TRIAL_SECS)),
         )?;
@@ -166,7 +167,7 @@ impl UserObject {
             .map_err(|e| st.storage(e))?
             .ok_or_else(|| Error::NotEnrolled("you have no PIN to change".into()))?;
         let ok = st
-            .blocking(move || pin::verify(&current, &phc))
+            .blocking_as(me.uid, move || pin::verify(&current, &phc))
             .await?
             .map_err(|e| {
                 Error::Storage(format!("the stored PIN of {} cannot be read: {e}", me.name))
@@ -196,7 +197,7 @@ impl UserObject {
         }
         let cost = config.pin.clone();
         let phc = st
-            .blocking(move || pin::hash(&new, &cost))
+            .blocking_as(me.uid, move || pin::hash(&new, &cost))
             .await?
             .map_err(|e| Error::Storage(format!("cannot hash the PIN: {e}")))?;
         st.commit(|tx, audit| {
