@@ -452,3 +452,64 @@ fn finding_12_a_new_phrase_is_refused_while_users_are_enrolled_unless_forced() {
     assert_eq!(b.stage, behavior_ipc::auth::Stage::Enroll, "{b:?}");
     assert_eq!(b.phrase, "a whole new phrase");
 }
+
+#[test]
+fn finding_9_root_is_exempt_from_the_lockout_unless_the_policy_says_otherwise() {
+    let bus = PrivateBus::start();
+    let policy = |deny_root: bool| {
+        config("behavior+pin", "").replace(
+            "failures = 5",
+            &format!("failures = 2\neven_deny_root = {deny_root}"),
+        )
+    };
+    let mut daemon = Daemon::start(&bus, &policy(false));
+    daemon.enroll("root", &genuine()[..5], Some(PIN));
+    // One login: the typing, then `pins` wrong PINs.
+    let wrong_pins = |daemon: &Daemon, k: usize, pins: usize| {
+        let answers = [FIXTURE_PHRASE, "000000", "000001", "000002"];
+        let mut l = login(
+            daemon,
+            MFA,
+            &answers[..=pins],
+            vec![genuine()[14].retyped(k)],
+        );
+        l.user = "root";
+        l.tty = Some("tty3");
+        l.run()
+    };
+    for k in 0..2 {
+        let (code, seen) = wrong_pins(&daemon, k, 3);
+        assert_eq!(code, PAM_MAXTRIES, "{seen:?}");
+    }
+    {
+        let mut l = login(
+            &daemon,
+            MFA,
+            &[FIXTURE_PHRASE, PIN],
+            vec![genuine()[14].retyped(2)],
+        );
+        l.user = "root";
+        let (code, seen) = l.run();
+        assert_eq!(code, PAM_SUCCESS, "root was locked out: {seen:?}");
+    }
+
+    // lockout.even_deny_root = true: root is locked like anyone, and the event says where.
+    std::fs::write(daemon.config_path(), policy(true)).unwrap();
+    daemon.stop();
+    daemon.restart();
+    // Locked at the second wrong PIN.
+    let (code, _) = wrong_pins(&daemon, 3, 2);
+    assert_eq!(code, PAM_MAXTRIES);
+    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
+    let (user, service, tty): (String, String, String) = db
+        .query_row(
+            "SELECT user, service, tty FROM events WHERE name = 'E_USER_LOCKED_OUT'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (user.as_str(), service.as_str(), tty.as_str()),
+        ("root", "behavior-test", "tty3")
+    );
+}

@@ -18,8 +18,8 @@ use super::pending::{Enrollment, Pendings};
 use super::recent::Recent;
 use super::{account, check_len, now_ms, remaining, State};
 use crate::accounts::Account;
-use crate::audit::Event;
-use crate::config::{Config, Journey};
+use crate::audit::{Event, Record};
+use crate::config::{self, Config, Journey};
 use crate::matching::{self, Typing};
 use crate::pin;
 use crate::policy::{self, Login};
@@ -37,6 +37,9 @@ const SETTLE_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Session {
     account: Account,
     service: String,
+    /// `PAM_TTY` and `PAM_RHOST` as the caller gave them (checked printable), for events.
+    tty: String,
+    rhost: String,
     journey: Journey,
     stage: Stage,
     config: Arc<Config>,
@@ -63,6 +66,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// An event of this login, naming its service, tty and remote host.
+    fn event<'a>(&'a self, event: Event, outcome: &'a str) -> Record<'a> {
+        Record {
+            service: &self.service,
+            tty: &self.tty,
+            rhost: &self.rhost,
+            ..Record::new(event, &self.account.name, outcome, SOURCE)
+        }
+    }
+
     /// What was set up or skipped here: it may waive a factor, never pass it.
     fn waived(&self) -> Factors {
         Factors {
@@ -252,12 +265,6 @@ pub(crate) async fn take_capture(
     })
 }
 
-/// Whether failures of `uid` count towards the lockout (root is exempt, as with
-/// pam_faillock, so that two wrong typings cannot lock the administrator out).
-fn lockout_applies(uid: u32) -> bool {
-    uid != 0
-}
-
 /// How a typing or PIN was found wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wrong {
@@ -334,29 +341,34 @@ impl AuthObject {
     /// Records a wrong typing (`BehaviorFailed`) or PIN (`PinFailed`) with its event, and a
     /// judged one towards the lockout (and `E_USER_LOCKED_OUT`). Returns the lock end when
     /// the user is now locked out.
+    /// Only judged typings and PIN checks count, as with pam_faillock; root is exempt unless
+    /// `lockout.even_deny_root` (`config::lockout_applies`).
     fn fail(&self, s: &Session, event: Event, wrong: Wrong) -> Result<Option<i64>, Error> {
         let cfg = &s.config;
-        let user = s.account.name.clone();
-        let uid = s.account.uid;
-        let service = s.service.clone();
-        let counted = wrong != Wrong::Unjudged && lockout_applies(uid);
+        let counted = wrong != Wrong::Unjudged && config::lockout_applies(s.account.uid, cfg);
         self.state.commit(|tx, audit| {
-            audit.log(tx, event, &user, wrong.outcome(), SOURCE, &service)?;
+            audit.record(tx, &s.event(event, wrong.outcome()))?;
             if !counted {
                 return Ok(None);
             }
             let locked = tx.record_failure(
-                &user,
-                uid,
+                &s.account.name,
+                s.account.uid,
                 audit.now,
                 cfg.lockout.failures,
                 cfg.lockout_ms(),
             )?;
             if locked.is_some() {
-                audit.log(tx, Event::LockedOut, &user, "locked", SOURCE, &service)?;
+                audit.record(tx, &s.event(Event::LockedOut, "locked"))?;
             }
             Ok(locked)
         })
+    }
+
+    /// Records a success of this login (its event names the service, tty and host).
+    fn succeeded(&self, s: &Session, event: Event) -> Result<(), Error> {
+        self.state
+            .commit(|tx, audit| audit.record(tx, &s.event(event, "success")))
     }
 
     /// A wrong typing or PIN: one try of that factor less. Always a rejection: a failure
@@ -392,8 +404,13 @@ impl AuthObject {
         }
     }
 
-    fn locked_until(&self, account: &Account, now: i64) -> Result<Option<i64>, Error> {
-        if !lockout_applies(account.uid) {
+    fn locked_until(
+        &self,
+        account: &Account,
+        config: &Config,
+        now: i64,
+    ) -> Result<Option<i64>, Error> {
+        if !config::lockout_applies(account.uid, config) {
             return Ok(None);
         }
         let (_, until) = self
@@ -469,7 +486,7 @@ impl AuthObject {
             },
         );
         let now = now_ms();
-        if let Some(until) = self.locked_until(&account, now)? {
+        if let Some(until) = self.locked_until(&account, &config, now)? {
             return Err(Error::LockedOut(format!(
                 "too many failures: {name} is locked out for {}",
                 remaining(until, now)
@@ -531,6 +548,8 @@ impl AuthObject {
         let session = Session {
             account,
             service: service.to_string(),
+            tty: tty.to_string(),
+            rhost: rhost.to_string(),
             journey,
             stage,
             params: matching::params(&config),
@@ -691,7 +710,7 @@ impl AuthObject {
         if s.tries_left == 0 {
             return Ok(exhausted(0, "No tries left."));
         }
-        if let Some(until) = self.locked_until(&s.account, now)? {
+        if let Some(until) = self.locked_until(&s.account, &s.config, now)? {
             s.tries_left = 0;
             return Ok(exhausted(0, &locked_message(until, now)));
         }
@@ -736,8 +755,7 @@ impl AuthObject {
         if fixed::adapt(&mut adapted, &sample, &v, &s.params) {
             s.adapted_template = matching::to_json(&adapted).ok();
         }
-        let service = s.service.clone();
-        st.record_event(Event::BehaviorSucceeded, &user, "success", SOURCE, &service)?;
+        self.succeeded(&s, Event::BehaviorSucceeded)?;
         s.passed.behavior = true;
         Ok(VerifyStep {
             status: VerifyStatus::Accepted,
@@ -798,7 +816,7 @@ impl AuthObject {
         }
         let now = now_ms();
         let (user, service) = (s.account.name.clone(), s.service.clone());
-        if let Some(until) = self.locked_until(&s.account, now)? {
+        if let Some(until) = self.locked_until(&s.account, &s.config, now)? {
             s.pin_tries_left = 0;
             return Ok(exhausted(0, &locked_message(until, now)));
         }
@@ -810,7 +828,13 @@ impl AuthObject {
             }
             Err(e) => return Err(st.storage(e)),
         };
-        let ok = match st.blocking(move || pin::verify(&pin, &phc)).await? {
+        // A screen locker's own PIN checks (non-root) queue one at a time behind each other,
+        // never in front of root's logins.
+        let (_, caller_uid) = st.caller(&hdr).await?;
+        let ok = match st
+            .blocking_as(caller_uid, move || pin::verify(&pin, &phc))
+            .await?
+        {
             Ok(ok) => ok,
             Err(e) => {
                 let corrupt = StoreError::Corrupt {
@@ -824,7 +848,7 @@ impl AuthObject {
         if !ok {
             return Ok(self.reject(&mut s, Event::PinFailed, Wrong::Judged));
         }
-        st.record_event(Event::PinSucceeded, &user, "success", SOURCE, &service)?;
+        self.succeeded(&s, Event::PinSucceeded)?;
         s.passed.pin = true;
         Ok(VerifyStep {
             status: VerifyStatus::Accepted,
@@ -987,6 +1011,8 @@ mod tests {
                 groups: vec![],
             },
             service: "login".into(),
+            tty: "tty1".into(),
+            rhost: String::new(),
             journey,
             stage: Stage::Verify,
             config: Arc::new(Config::default()),
