@@ -75,6 +75,14 @@ def login(service, user, typings, pins, operations=("authenticate",)):
     return p.wait(), transcript
 
 
+def retyped(typing):
+    """The same rhythm typed again, one key held 5 ms longer: the daemon refuses an exact
+    repeat of a typing it has seen as a replay."""
+    t = json.loads(json.dumps(typing))
+    t["keys"][0]["up"] += 5.0
+    return t
+
+
 service, user, samples, genuine, impostor = sys.argv[1:6]
 with open(samples) as f:
     rows = [json.loads(line) for line in f if line.strip()]
@@ -106,7 +114,7 @@ if status == 0 or "Incorrect pattern. Please try again." not in t:
 
 subprocess.run(["behaviorctl", "reset-lockout", user], check=True, capture_output=True)
 print("== the genuine typist with a wrong PIN")
-status, t = login(service, user, mine[14:17], ["000000"] * 5)
+status, t = login(service, user, [retyped(x) for x in mine[13:16]], ["000000"] * 5)
 print(t)
 if status == 0 or "Incorrect PIN. Please try again." not in t:
     fail(f"a wrong PIN was not refused as documented (status {status})", t)
