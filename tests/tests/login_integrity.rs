@@ -12,8 +12,6 @@
 
 mod pam_harness;
 
-use std::collections::VecDeque;
-
 use behavior_tests::{fixture_subject, Daemon, PrivateBus, Typing, FIXTURE_PHRASE};
 use pam_harness::*;
 
@@ -62,17 +60,22 @@ fn login<'a>(
     answers: &[&'a str],
     typed: Vec<Typing>,
 ) -> Login<'a> {
-    let conn = daemon.connect();
-    let mut queue: VecDeque<Typing> = typed.into();
-    let mut login = Login::new("", daemon.bus_address()).answers(answers);
-    login.user = USER;
+    let mut login = typed_login(daemon, USER, "", answers, typed);
     login.stack = stack.to_string();
-    login.hook(move |prompt, _| {
-        if prompt.starts_with("Type the phrase: ") {
-            let typing = queue.pop_front().expect("a typing for every phrase prompt");
-            daemon.inject(&conn, &typing);
-        }
-    })
+    login
+}
+
+/// A daemon under `journey` with `USER` enrolled (five genuine typings and the PIN).
+fn enrolled(bus: &PrivateBus, journey: &str) -> Daemon {
+    let daemon = Daemon::start(bus, &config(journey, ""));
+    daemon.enroll(USER, &genuine()[..5], Some(PIN));
+    daemon
+}
+
+/// Changes the daemon's database behind its back (what a full disk or a corrupt row does).
+fn tamper(daemon: &Daemon, sql: &str) {
+    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
+    db.execute_batch(sql).unwrap();
 }
 
 /// The answers of a full enrollment: five typings of the phrase, then the PIN twice.
@@ -136,8 +139,7 @@ fn finding_1_a_pin_set_up_at_login_is_not_the_pin_factor() {
 #[test]
 fn finding_1_a_new_pin_after_remove_pin_is_not_the_pin_factor() {
     let bus = PrivateBus::start();
-    let daemon = Daemon::start(&bus, &config("behavior+pin", ""));
-    daemon.enroll(USER, &genuine()[..5], Some(PIN));
+    let daemon = enrolled(&bus, "behavior+pin");
     let out = daemon.ctl(&["remove-pin", USER]);
     assert!(out.status.success(), "{out:?}");
     // The genuine typing passes, then a new PIN is chosen: only half of the journey.
@@ -219,10 +221,7 @@ fn finding_2_an_expired_pattern_is_not_replaced_by_a_login_that_failed() {
     let daemon = Daemon::start(&bus, &config("behavior+pin", "template_validity_days = 30"));
     daemon.enroll(USER, &genuine()[..5], Some(PIN));
     // Expire it: enrolled a year ago.
-    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
-    db.execute("UPDATE templates SET enrolled_at = 1000", [])
-        .unwrap();
-    drop(db);
+    tamper(&daemon, "UPDATE templates SET enrolled_at = 1000");
     let (code, seen) = login(
         &daemon,
         PASSWORDLESS_DENIED,
@@ -248,15 +247,12 @@ fn finding_2_an_expired_pattern_is_not_replaced_by_a_login_that_failed() {
 #[test]
 fn finding_4_a_store_that_cannot_record_a_rejection_still_rejects() {
     let bus = PrivateBus::start();
-    let daemon = Daemon::start(&bus, &config("behavior+pin", ""));
-    daemon.enroll(USER, &genuine()[..5], Some(PIN));
+    let daemon = enrolled(&bus, "behavior+pin");
     // From now on every write of an event fails, as on a full disk.
-    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
-    db.execute_batch(
+    tamper(
+        &daemon,
         "CREATE TRIGGER full BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-    )
-    .unwrap();
-    drop(db);
+    );
     let imp = impostor();
     let (code, seen) = login(&daemon, MFA, &[FIXTURE_PHRASE], vec![imp[0].clone()]).run();
     assert_eq!(code, PAM_MAXTRIES, "{seen:?}");
@@ -269,15 +265,11 @@ fn finding_4_a_store_that_cannot_record_a_rejection_still_rejects() {
 #[test]
 fn finding_4_an_unreadable_pattern_refuses_the_login_with_an_event() {
     let bus = PrivateBus::start();
-    let daemon = Daemon::start(&bus, &config("behavior+pin", ""));
-    daemon.enroll(USER, &genuine()[..5], Some(PIN));
-    let db = rusqlite::Connection::open(daemon.db_path()).unwrap();
-    db.execute(
+    let daemon = enrolled(&bus, "behavior+pin");
+    tamper(
+        &daemon,
         "UPDATE templates SET template = '{\"not\": \"a template\"}'",
-        [],
-    )
-    .unwrap();
-    drop(db);
+    );
     let (code, seen) = login(&daemon, MFA, &[], vec![]).run();
     assert_eq!(code, PAM_AUTH_ERR, "{seen:?}");
     assert!(
@@ -430,8 +422,7 @@ fn finding_10_an_exact_replay_of_an_enrollment_typing_is_refused() {
 #[test]
 fn finding_12_a_new_phrase_is_refused_while_users_are_enrolled_unless_forced() {
     let bus = PrivateBus::start();
-    let daemon = Daemon::start(&bus, &config("behavior+pin", ""));
-    daemon.enroll(USER, &genuine()[..5], Some(PIN));
+    let daemon = enrolled(&bus, "behavior+pin");
     let out = daemon.ctl(&["set", "phrase", "a whole new phrase"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

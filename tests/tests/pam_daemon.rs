@@ -9,7 +9,6 @@
 
 mod pam_harness;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use behavior_tests::{fixture_subject, Daemon, PrivateBus, Typing, FIXTURE_PHRASE};
@@ -60,26 +59,6 @@ fn enrolled(bus: &PrivateBus, journey: &str, lockout_failures: u32) -> Daemon {
     daemon
 }
 
-/// A login of `USER` with `args`; each phrase prompt injects the next of `typed` (key
-/// timings) into the daemon just before the answer goes back.
-fn typed_login<'a>(
-    daemon: &'a Daemon,
-    args: &str,
-    answers: &[&'a str],
-    typed: Vec<Typing>,
-) -> Login<'a> {
-    let conn = daemon.connect();
-    let mut queue: VecDeque<Typing> = typed.into();
-    let mut login = Login::new(args, daemon.bus_address()).answers(answers);
-    login.user = USER;
-    login.hook(move |prompt, _| {
-        if prompt.starts_with("Type the phrase: ") {
-            let typing = queue.pop_front().expect("a typing for every phrase prompt");
-            daemon.inject(&conn, &typing);
-        }
-    })
-}
-
 #[test]
 fn enrollment_of_a_new_user_then_a_successful_login() {
     let bus = PrivateBus::start();
@@ -104,7 +83,7 @@ fn enrollment_of_a_new_user_then_a_successful_login() {
         g[3].clone(),
         g[4].clone(),
     ];
-    let (code, seen) = typed_login(&daemon, "", &answers, typed.clone()).run();
+    let (code, seen) = typed_login(&daemon, USER, "", &answers, typed.clone()).run();
     let mut expected = vec![
         info("A typing pattern is displayed. Type the phrase exactly as shown."),
         info("Attempt 1 of 5"),
@@ -133,7 +112,7 @@ fn enrollment_of_a_new_user_then_a_successful_login() {
 
     // Enrolled again where the rest of the stack (pam_permit for the password here)
     // authenticates the user: pam_setcred commits the pattern and the PIN.
-    let mut login = typed_login(&daemon, "", &answers, typed);
+    let mut login = typed_login(&daemon, USER, "", &answers, typed);
     login.stack = "auth required {module}\nauth required pam_permit.so".into();
     let (code, seen) = login.run();
     assert_eq!(seen, expected);
@@ -141,7 +120,14 @@ fn enrollment_of_a_new_user_then_a_successful_login() {
     assert_eq!(daemon.db_count("SELECT COUNT(*) FROM templates"), 1);
 
     // The next login verifies: typing 14 is one the matcher accepts against the first five.
-    let (code, seen) = typed_login(&daemon, "", &[FIXTURE_PHRASE, PIN], vec![g[14].clone()]).run();
+    let (code, seen) = typed_login(
+        &daemon,
+        USER,
+        "",
+        &[FIXTURE_PHRASE, PIN],
+        vec![g[14].clone()],
+    )
+    .run();
     assert_eq!(seen, vec![echo_on(PROMPT), echo_off("PIN: ")]);
     assert_eq!(code, PAM_SUCCESS);
     let events: Vec<String> = daemon.db_events().into_iter().map(|e| e.0).collect();
@@ -161,6 +147,7 @@ fn impostor_timings_are_refused_until_max_tries() {
     // The genuine timings with another text are refused too (second try).
     let (code, seen) = typed_login(
         &daemon,
+        USER,
         "",
         &[FIXTURE_PHRASE, "xat17padn", FIXTURE_PHRASE],
         vec![i[0].clone(), genuine()[14].clone(), i[1].clone()],
@@ -182,6 +169,7 @@ fn impostor_timings_are_refused_until_max_tries() {
     // max_tries on the module line caps the daemon's 3.
     let (code, seen) = typed_login(
         &daemon,
+        USER,
         "max_tries=1",
         &[FIXTURE_PHRASE],
         vec![i[2].clone()],
@@ -196,6 +184,7 @@ fn a_wrong_pin_is_asked_again() {
     let daemon = enrolled(&bus, "behavior+pin", 10);
     let (code, seen) = typed_login(
         &daemon,
+        USER,
         "",
         &[FIXTURE_PHRASE, "111111", PIN],
         vec![genuine()[14].clone()],
@@ -220,6 +209,7 @@ fn lockout_after_repeated_failures_then_unlocked_when_it_ends() {
     let i = impostor();
     let (code, seen) = typed_login(
         &daemon,
+        USER,
         "",
         &[FIXTURE_PHRASE; 3],
         vec![i[0].clone(), i[1].clone(), i[2].clone()],
@@ -246,7 +236,7 @@ fn lockout_after_repeated_failures_then_unlocked_when_it_ends() {
     );
 
     // Locked: refused at once, without a prompt, with the daemon's sentence.
-    let (code, seen) = typed_login(&daemon, "", &[], vec![]).run();
+    let (code, seen) = typed_login(&daemon, USER, "", &[], vec![]).run();
     assert_eq!(code, PAM_MAXTRIES);
     let [Msg::Error(locked)] = seen.as_slice() else {
         panic!("{seen:?}")
@@ -257,6 +247,7 @@ fn lockout_after_repeated_failures_then_unlocked_when_it_ends() {
     std::thread::sleep(Duration::from_millis(1300));
     let (code, seen) = typed_login(
         &daemon,
+        USER,
         "",
         &[FIXTURE_PHRASE, PIN],
         vec![genuine()[14].clone()],
@@ -345,7 +336,7 @@ fn journey_none_and_skipped_enrollment_leave_the_decision_to_the_stack() {
     drop(daemon);
 
     let daemon = Daemon::start(&bus, &config("behavior", 10, true));
-    let mut login = typed_login(&daemon, "", &[""], vec![genuine()[0].clone()]);
+    let mut login = typed_login(&daemon, USER, "", &[""], vec![genuine()[0].clone()]);
     login.stack = stack.into();
     let (code, seen) = login.run();
     assert_eq!(

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use std::os::unix::fs::PermissionsExt;
 
-use behavior_tests::{built, open_tempdir, workspace_root, PrivateBus};
+use behavior_tests::{built, open_tempdir, workspace_root, Daemon, PrivateBus, Typing};
 
 pub const PAM_SUCCESS: c_int = 0;
 pub const PAM_PERM_DENIED: c_int = 6;
@@ -322,6 +322,28 @@ impl<'a> Login<'a> {
         );
         (code, transcript.seen)
     }
+}
+
+/// A login of `user` against the real `daemon` (`auth required` the module with `args`):
+/// each phrase prompt injects the next of `typed` (key timings) into the daemon just
+/// before the answer goes back, as if the user typed it then.
+pub fn typed_login<'a>(
+    daemon: &'a Daemon,
+    user: &'a str,
+    args: &str,
+    answers: &[&'a str],
+    typed: Vec<Typing>,
+) -> Login<'a> {
+    let conn = daemon.connect();
+    let mut queue: VecDeque<Typing> = typed.into();
+    let mut login = Login::new(args, daemon.bus_address()).answers(answers);
+    login.user = user;
+    login.hook(move |prompt, _| {
+        if prompt.starts_with("Type the phrase: ") {
+            let typing = queue.pop_front().expect("a typing for every phrase prompt");
+            daemon.inject(&conn, &typing);
+        }
+    })
 }
 
 /// The module `cargo build --workspace` produced, or `$BEHAVIOR_PAM_MODULE` (the
