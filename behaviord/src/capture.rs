@@ -1,12 +1,12 @@
 //! Capture windows: the key timings of one phrase typing, for one authentication handle.
 //!
 //! Key events arrive on one tokio channel (from `crate::input`, or from `Test1.InjectKeys`);
-//! [`run`] feeds them to every open window and keeps nothing when none is open, so capture
-//! holds keys only while a login is asking for the phrase. (The session monitor, when on,
-//! gets every event through [`Captures::set_forward`] and keeps its own sliding window.)
-//! A window pairs press and release into [`Keystroke`]s (milliseconds from the window's
-//! first press) and is taken by `Submit*`, closed by `OpenCapture` (a new typing starts a
-//! new window) and dropped with its handle.
+//! [`run`] feeds each to the open windows of its keyboard's seat and keeps nothing when none
+//! is open, so capture holds keys only while a login is asking for the phrase. (The session
+//! monitor, when on, gets every event through [`Captures::set_forward`] and keeps its own
+//! sliding window.) A window pairs press and release into [`Keystroke`]s (milliseconds from
+//! the window's first press) and is taken by `Submit*`, closed by `OpenCapture` (a new
+//! typing starts a new window) and dropped with its handle.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +17,10 @@ use behavior_core::{Key, Keystroke};
 use tokio::sync::{mpsc, watch};
 
 use crate::keyevent::{DeviceId, KeyEvent};
+use crate::locality::DEFAULT_SEAT;
+
+/// The seat of a keyboard (udev `ID_SEAT`), `None` for a device no longer read.
+pub type SeatOf = Box<dyn Fn(DeviceId) -> Option<String> + Send + Sync>;
 
 /// A typing longer than this is not a phrase; the window stops recording (and the sample is
 /// refused) rather than growing without bound.
@@ -24,6 +28,8 @@ pub const MAX_KEYS: usize = 256;
 
 #[derive(Default)]
 struct Window {
+    /// Only keys of this seat's keyboards reach the window.
+    seat: String,
     /// Keys currently held: (device, code) -> press time (µs).
     held: HashMap<(DeviceId, u16), i64>,
     /// Completed key presses: (press µs, release µs, code).
@@ -47,6 +53,8 @@ pub struct Captured {
 
 pub struct Captures {
     windows: Mutex<HashMap<String, Window>>,
+    /// Seat of each keyboard; without it (no evdev reader: test input) every key is seat0's.
+    seat_of: Mutex<Option<SeatOf>>,
     /// Where every event also goes (the session monitor), while it listens.
     forward: Mutex<Option<mpsc::UnboundedSender<KeyEvent>>>,
     /// Events sent into the channel by [`Captures::sender`] users that count themselves.
@@ -58,6 +66,7 @@ impl Default for Captures {
     fn default() -> Captures {
         Captures {
             windows: Mutex::new(HashMap::new()),
+            seat_of: Mutex::new(None),
             forward: Mutex::new(None),
             sent: AtomicU64::new(0),
             processed: watch::channel(0).0,
@@ -83,10 +92,28 @@ impl Captures {
         }
     }
 
-    /// Starts a fresh window for `handle` (discarding any earlier one); `lost` is the input
-    /// reader's lost-event counter now.
+    /// Tells which seat each keyboard is on, from now on.
+    pub fn set_seats(&self, seat_of: SeatOf) {
+        *self.seat_of.lock().unwrap_or_else(|p| p.into_inner()) = Some(seat_of);
+    }
+
+    fn seat_of(&self, device: DeviceId) -> Option<String> {
+        match &*self.seat_of.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(f) => f(device),
+            None => Some(DEFAULT_SEAT.to_string()),
+        }
+    }
+
+    /// [`Captures::open_on_seat`] of seat0.
     pub fn open(&self, handle: &str, lost: u64) {
+        self.open_on_seat(handle, lost, DEFAULT_SEAT);
+    }
+
+    /// Starts a fresh window for `handle` (discarding any earlier one) taking the keys of
+    /// `seat`'s keyboards; `lost` is the input reader's lost-event counter now.
+    pub fn open_on_seat(&self, handle: &str, lost: u64, seat: &str) {
         let w = Window {
+            seat: seat.to_string(),
             lost_at_open: lost,
             ..Window::default()
         };
@@ -132,10 +159,13 @@ impl Captures {
         })
     }
 
-    /// Feeds one event to every open window.
+    /// Feeds one event to the open windows of its keyboard's seat.
     pub fn feed(&self, ev: KeyEvent) {
+        let Some(seat) = self.seat_of(ev.device) else {
+            return;
+        };
         let mut windows = self.windows();
-        for w in windows.values_mut() {
+        for w in windows.values_mut().filter(|w| w.seat == seat) {
             let id = (ev.device, ev.code);
             if ev.pressed {
                 if w.held.len() + w.done.len() >= MAX_KEYS {
@@ -225,11 +255,12 @@ mod tests {
         let c = Captures::default();
         c.open("a", 0);
         c.feed(ev(30, true, 0));
-        c.feed(ev(30, false, 10));
         c.open("b", 0);
+        // Released while both are open: the press was a's alone.
+        c.feed(ev(30, false, 10));
+        assert_eq!(c.take("a", 0).unwrap().keys.len(), 1);
         c.feed(ev(31, true, 20));
         c.feed(ev(31, false, 30));
-        assert_eq!(c.take("a", 0).unwrap().keys.len(), 2);
         let b = c.take("b", 1).unwrap();
         assert_eq!(b.keys.len(), 1);
         assert!(b.incomplete, "events were lost while it was open");
@@ -244,6 +275,49 @@ mod tests {
         c.open("x", 0);
         c.close("x");
         assert!(!c.is_open("x"));
+    }
+
+    fn on(device: u32, code: u16, pressed: bool, ms: i64) -> KeyEvent {
+        KeyEvent {
+            device,
+            ..ev(code, pressed, ms)
+        }
+    }
+
+    fn seats() -> SeatOf {
+        // Keyboard 1 on seat0, 2 on seat1, 3 no longer read.
+        Box::new(|d| match d {
+            1 => Some("seat0".into()),
+            2 => Some("seat1".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_window_takes_only_its_seats_keyboards() {
+        let c = Captures::default();
+        c.set_seats(seats());
+        c.open_on_seat("s0", 0, "seat0");
+        c.open_on_seat("s1", 0, "seat1");
+        for (device, code) in [(1, 30), (2, 31), (3, 32)] {
+            c.feed(on(device, code, true, 0));
+            c.feed(on(device, code, false, 10));
+        }
+        let s0 = c.take("s0", 0).unwrap();
+        let s1 = c.take("s1", 0).unwrap();
+        assert_eq!(s0.keys.iter().map(|k| k.key).collect::<Vec<_>>(), [Key(30)]);
+        assert_eq!(s1.keys.iter().map(|k| k.key).collect::<Vec<_>>(), [Key(31)]);
+    }
+
+    #[test]
+    fn without_a_seat_table_every_key_is_seat0s() {
+        let c = Captures::default();
+        c.open("a", 0);
+        c.open_on_seat("b", 0, "seat1");
+        c.feed(on(7, 30, true, 0));
+        c.feed(on(7, 30, false, 10));
+        assert_eq!(c.take("a", 0).unwrap().keys.len(), 1);
+        assert!(c.take("b", 0).unwrap().keys.is_empty());
     }
 
     #[tokio::test]

@@ -38,7 +38,7 @@
 //! scores.
 
 mod keys;
-mod logind;
+pub mod logind;
 mod runner;
 
 pub use keys::Pairer;
