@@ -7,6 +7,10 @@
 //! sliding window.) A window pairs press and release into [`Keystroke`]s (milliseconds from
 //! the window's first press) and is taken by `Submit*`, closed by `OpenCapture` (a new
 //! typing starts a new window) and dropped with its handle.
+//!
+//! A typing belongs to one login: a key pressed while two windows of its seat are open
+//! could be either login's, so both windows are marked [`Captured::overlapped`] and keep no
+//! keys; neither is scored and both users are asked again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +34,8 @@ pub const MAX_KEYS: usize = 256;
 struct Window {
     /// Only keys of this seat's keyboards reach the window.
     seat: String,
+    /// A key of the seat was pressed while another window of the seat was open.
+    overlapped: bool,
     /// Keys currently held: (device, code) -> press time (µs).
     held: HashMap<(DeviceId, u16), i64>,
     /// Completed key presses: (press µs, release µs, code).
@@ -49,7 +55,14 @@ pub struct Captured {
     /// The kernel dropped events (or a keyboard vanished) while the window was open: the
     /// timings are incomplete and must not be scored.
     pub incomplete: bool,
+    /// Another login's window on the same seat was open while keys were pressed: the keys
+    /// are left out (`keys` is empty) and the typing must be asked for again.
+    pub overlapped: bool,
 }
+
+/// Sentence for a typing that may have been another login's.
+pub const OVERLAPPED: &str =
+    "Another login on this seat was typing at the same time; please type the phrase again.";
 
 pub struct Captures {
     windows: Mutex<HashMap<String, Window>>,
@@ -141,6 +154,14 @@ impl Captures {
     /// is open.
     pub fn take(&self, handle: &str, lost: u64) -> Option<Captured> {
         let w = self.windows().remove(handle)?;
+        if w.overlapped {
+            return Some(Captured {
+                keys: Vec::new(),
+                overflow: false,
+                incomplete: false,
+                overlapped: true,
+            });
+        }
         let mut done = w.done;
         done.sort_by_key(|&(down, _, _)| down);
         let origin = done.first().map_or(0, |&(down, _, _)| down);
@@ -156,6 +177,7 @@ impl Captures {
             keys,
             overflow: w.overflow,
             incomplete: lost != w.lost_at_open,
+            overlapped: false,
         })
     }
 
@@ -165,7 +187,14 @@ impl Captures {
             return;
         };
         let mut windows = self.windows();
-        for w in windows.values_mut().filter(|w| w.seat == seat) {
+        let mut on_seat: Vec<&mut Window> =
+            windows.values_mut().filter(|w| w.seat == seat).collect();
+        if ev.pressed && on_seat.len() > 1 {
+            for w in &mut on_seat {
+                w.overlapped = true;
+            }
+        }
+        for w in on_seat {
             let id = (ev.device, ev.code);
             if ev.pressed {
                 if w.held.len() + w.done.len() >= MAX_KEYS {
@@ -307,6 +336,7 @@ mod tests {
         let s1 = c.take("s1", 0).unwrap();
         assert_eq!(s0.keys.iter().map(|k| k.key).collect::<Vec<_>>(), [Key(30)]);
         assert_eq!(s1.keys.iter().map(|k| k.key).collect::<Vec<_>>(), [Key(31)]);
+        assert!(!s0.overlapped && !s1.overlapped, "one window per seat");
     }
 
     #[test]
@@ -318,6 +348,53 @@ mod tests {
         c.feed(on(7, 30, false, 10));
         assert_eq!(c.take("a", 0).unwrap().keys.len(), 1);
         assert!(c.take("b", 0).unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn keys_pressed_while_two_windows_of_a_seat_are_open_are_nobodys() {
+        let c = Captures::default();
+        c.set_seats(seats());
+        c.open_on_seat("victim", 0, "seat0");
+        c.feed(on(1, 30, true, 0));
+        c.feed(on(1, 30, false, 10));
+        c.open_on_seat("other", 0, "seat0");
+        c.open_on_seat("elsewhere", 0, "seat1");
+        c.feed(on(1, 31, true, 20));
+        c.feed(on(1, 31, false, 30));
+        for h in ["victim", "other"] {
+            let got = c.take(h, 0).unwrap();
+            assert!(got.overlapped, "{h}");
+            assert!(got.keys.is_empty(), "{h}: no key is handed out");
+        }
+        assert!(!c.take("elsewhere", 0).unwrap().overlapped, "another seat");
+
+        // A window opened after the last press, or taken before the next one, overlaps
+        // nothing: the other sees no key, the first keeps its own.
+        c.open_on_seat("first", 0, "seat0");
+        c.feed(on(1, 30, true, 0));
+        c.open_on_seat("late", 0, "seat0");
+        c.feed(on(1, 30, false, 10));
+        let late = c.take("late", 0).unwrap();
+        assert!(!late.overlapped && late.keys.is_empty());
+        let first = c.take("first", 0).unwrap();
+        assert!(!first.overlapped);
+        assert_eq!(first.keys.len(), 1);
+    }
+
+    #[test]
+    fn one_typing_serves_none_of_many_waiting_logins() {
+        let c = Captures::default();
+        for i in 0..200 {
+            c.open(&format!("h{i}"), 0);
+        }
+        for (i, code) in [30, 31, 32, 28].into_iter().enumerate() {
+            c.feed(ev(code, true, 100 * i as i64));
+            c.feed(ev(code, false, 100 * i as i64 + 50));
+        }
+        for i in 0..200 {
+            let got = c.take(&format!("h{i}"), 0).unwrap();
+            assert!(got.overlapped && got.keys.is_empty(), "h{i}");
+        }
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use super::recent::Recent;
 use super::{account, check_len, now_ms, remaining, State};
 use crate::accounts::Account;
 use crate::audit::{Event, Record};
+use crate::capture::OVERLAPPED;
 use crate::config::{self, Config, Journey};
 use crate::matching::{self, Typing};
 use crate::pin;
@@ -619,6 +620,9 @@ impl AuthObject {
             attempts,
             message: message.to_string(),
         };
+        if captured.overlapped {
+            return Ok(step(EnrollStatus::Retry, OVERLAPPED, &s));
+        }
         if typed.as_str() != s.config.phrase {
             return Ok(step(EnrollStatus::Mismatch, "", &s));
         }
@@ -712,6 +716,9 @@ impl AuthObject {
             tries_left: s.tries_left,
             message,
         };
+        if captured.overlapped {
+            return Ok(retry(OVERLAPPED.into(), &s));
+        }
         if typed.as_str() != s.config.phrase {
             return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Unjudged));
         }
