@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zbus::zvariant::{OwnedValue, Value};
+use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 
 use crate::PrivateBus;
 
@@ -13,6 +13,9 @@ pub const ROOT: &str = "/org/freedesktop/login1";
 pub const MANAGER: &str = "org.freedesktop.login1.Manager";
 pub const SESSION: &str = "org.freedesktop.login1.Session";
 const MOCK: &str = "org.freedesktop.DBus.Mock";
+/// logind's answer for a process in no session.
+pub const NO_SESSION: &str = "raise dbus.exceptions.DBusException('no session', \
+                              name='org.freedesktop.login1.NoSessionForPID')";
 
 /// The mock logind process; killed on drop.
 pub struct MockLogind {
@@ -43,6 +46,8 @@ impl MockLogind {
             assert!(Instant::now() < deadline, "dbusmock logind did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The template lacks it: no process is in a session until a test says otherwise.
+        mock.set_method(ROOT, MANAGER, "GetSessionByPID", ("u", "o"), NO_SESSION);
         mock
     }
 
@@ -87,6 +92,28 @@ impl MockLogind {
         self.mock_call(path, "AddMethod", &(interface, name, sig.0, sig.1, code));
     }
 
+    /// A screen locker that answers logind: `LockSession` sets the session's `LockedHint`
+    /// (the template's `LockSession` locks nothing, as logind without a locker).
+    pub fn lock_screen_on_lock_session(&self) {
+        let code = format!(
+            "objects['{ROOT}/session/' + args[0]].UpdateProperties('{SESSION}', {{'LockedHint': dbus.Boolean(True)}})"
+        );
+        self.set_method(ROOT, MANAGER, "LockSession", ("s", ""), &code);
+    }
+
+    /// Emits a signal from `path` as logind would.
+    pub fn emit(&self, path: &str, iface: &str, name: &str, sig: &str, args: Vec<Value<'_>>) {
+        self.mock_call(path, "EmitSignal", &(iface, name, sig, args));
+    }
+
+    /// A session the mock adds, announced with `SessionNew` as logind does.
+    pub fn open_session(&self, id: &str, seat: &str, uid: u32, user: &str, active: bool) {
+        self.add_session(id, seat, uid, user, active);
+        let path = ObjectPath::try_from(session_path(id)).unwrap();
+        let args = vec![Value::from(id), Value::from(path)];
+        self.emit(ROOT, MANAGER, "SessionNew", "so", args);
+    }
+
     /// The first argument of every call of `method` made to the manager (a session id, a
     /// pid).
     pub fn calls(&self, method: &str) -> Vec<OwnedValue> {
@@ -95,6 +122,14 @@ impl MockLogind {
         calls
             .into_iter()
             .filter_map(|(_, args)| args.into_iter().next())
+            .collect()
+    }
+
+    /// The session ids `method` (`LockSession`, `TerminateSession`) was called with.
+    pub fn session_calls(&self, method: &str) -> Vec<String> {
+        self.calls(method)
+            .into_iter()
+            .map(|v| String::try_from(v).unwrap())
             .collect()
     }
 }

@@ -6,7 +6,7 @@
 
 use behavior_ipc::auth::{AuthProxyBlocking, VerifyStatus};
 use behavior_ipc::Error;
-use behavior_tests::logind_mock::{session_path, MockLogind, MANAGER, ROOT};
+use behavior_tests::logind_mock::{session_path, MockLogind, MANAGER, NO_SESSION, ROOT};
 use behavior_tests::{fixture_subject, Daemon, PrivateBus, FIXTURE_PHRASE};
 use zbus::zvariant::{ObjectPath, Value};
 
@@ -42,16 +42,16 @@ fn assert_remote(r: Result<(), Error>, why: &str) {
     }
 }
 
-/// The mock answers `GetSessionByPID` for this process with session `c1`, for any other
-/// pid with logind's NoSessionForPID.
+/// The mock answers `GetSessionByPID` for this process with `session`, for any other pid
+/// (or without a session) with logind's NoSessionForPID.
 fn own_session_is(logind: &MockLogind, session: Option<&str>) {
     let code = match session {
         Some(id) => format!(
-            "if args[0] == {pid}:\n    ret = dbus.ObjectPath('{}')\nelse:\n    raise dbus.exceptions.DBusException('no session', name='org.freedesktop.login1.NoSessionForPID')",
+            "if args[0] == {pid}:\n    ret = dbus.ObjectPath('{}')\nelse:\n    {NO_SESSION}",
             session_path(id),
             pid = std::process::id()
         ),
-        None => "raise dbus.exceptions.DBusException('no session', name='org.freedesktop.login1.NoSessionForPID')".to_string(),
+        None => NO_SESSION.to_string(),
     };
     logind.set_method(ROOT, MANAGER, "GetSessionByPID", ("u", "o"), &code);
 }

@@ -15,43 +15,20 @@ use std::time::{Duration, Instant};
 
 use behavior_core::free::ProfileBuilder;
 use behavior_core::LabeledSample;
+use behavior_tests::logind_mock::MockLogind;
 use behavior_tests::{
     built, fixture_subject, fixture_typings, workspace_root, Daemon, PrivateBus, Typing,
     FIXTURE_PHRASE,
 };
-use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 
-const LOGIND: &str = "org.freedesktop.login1";
-const ROOT: &str = "/org/freedesktop/login1";
-const MOCK: &str = "org.freedesktop.DBus.Mock";
 const USER: &str = "nobody";
 const UID: u32 = 65534;
 
-struct MockLogind(Child);
-
-impl Drop for MockLogind {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// logind's mock with a screen locker that locks when logind asks it to.
 fn start_logind(bus: &PrivateBus) -> MockLogind {
-    let child = Command::new("/usr/bin/python3")
-        .args(["-m", "dbusmock", "--system", "--template", "logind"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3-dbusmock must be installed (Debian package python3-dbusmock)");
-    let mock = MockLogind(child);
-    let conn = bus.connect();
-    let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dbus.name_has_owner(LOGIND.try_into().unwrap()).unwrap() {
-        assert!(Instant::now() < deadline, "dbusmock logind did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    mock
+    let logind = MockLogind::start(bus);
+    logind.lock_screen_on_lock_session();
+    logind
 }
 
 fn aalto(subject: &str) -> Vec<LabeledSample> {
@@ -63,23 +40,6 @@ fn aalto(subject: &str) -> Vec<LabeledSample> {
         .collect()
 }
 
-/// The sessions the daemon asked the mock logind to lock.
-fn lock_calls(conn: &zbus::blocking::Connection) -> Vec<String> {
-    calls(conn, "LockSession")
-}
-
-/// The session arguments of every call of logind's `method` so far.
-fn calls(conn: &zbus::blocking::Connection, method: &str) -> Vec<String> {
-    let reply = conn
-        .call_method(Some(LOGIND), ROOT, Some(MOCK), "GetMethodCalls", &(method,))
-        .unwrap();
-    let calls: Vec<(u64, Vec<OwnedValue>)> = reply.body().deserialize().unwrap();
-    calls
-        .into_iter()
-        .map(|(_, args)| String::try_from(args[0].clone()).unwrap())
-        .collect()
-}
-
 fn store_profile(d: &Daemon, profile: &str) {
     rusqlite::Connection::open(d.db_path())
         .unwrap()
@@ -88,29 +48,6 @@ fn store_profile(d: &Daemon, profile: &str) {
             (USER, profile),
         )
         .unwrap();
-}
-
-/// A local session c1 of USER on seat0, added to the mock and announced as logind would.
-fn open_session(conn: &zbus::blocking::Connection) {
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "AddSession",
-        &("c1", "seat0", UID, USER, true),
-    )
-    .unwrap();
-    // The mock adds without announcing: send logind's SessionNew as logind would.
-    let path = ObjectPath::try_from(format!("{ROOT}/session/c1")).unwrap();
-    let args: Vec<Value> = vec![Value::from("c1"), Value::from(path)];
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "EmitSignal",
-        &("org.freedesktop.login1.Manager", "SessionNew", "so", args),
-    )
-    .unwrap();
 }
 
 fn status(d: &Daemon) -> serde_json::Value {
@@ -138,7 +75,7 @@ fn wait_for_phase(d: &Daemon, want: impl Fn(&str) -> bool) {
 #[test]
 fn a_profile_of_an_earlier_layout_is_learnt_again() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = Daemon::start(
         &bus,
         &format!(
@@ -146,14 +83,13 @@ fn a_profile_of_an_earlier_layout_is_learnt_again() {
              [enrollment]\nbehavior = true\n[session]\nmonitor = true\n"
         ),
     );
-    let conn = d.connect();
     d.enroll(USER, &fixture_subject("subject2")[..5], None);
     // Layout 1 (per-key statistics, no `layout` field) as earlier versions stored it.
     store_profile(
         &d,
         r#"{"keystrokes":900,"holds":{"a":[4.5,0.2,64]},"pairs":{}}"#,
     );
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p.starts_with("learning 0/"));
 }
 
@@ -218,10 +154,10 @@ fn wait_for_event(d: &Daemon, name: &str) -> (String, String, String) {
 #[test]
 fn another_typist_in_a_monitored_session_is_stepped_up() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
     let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     let status = || status(&d);
     wait_for_phase(&d, |p| p == "monitoring");
     let table = String::from_utf8(d.ctl(&["status"]).stdout).unwrap();
@@ -247,20 +183,23 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    assert!(lock_calls(&conn).is_empty(), "locked before anyone typed");
+    assert!(
+        logind.session_calls("LockSession").is_empty(),
+        "locked before anyone typed"
+    );
     // Someone else types in the session, sentence after sentence.
     for typing in typings(OTHER) {
         d.inject(&conn, &typing);
-        if !lock_calls(&conn).is_empty() {
+        if !logind.session_calls("LockSession").is_empty() {
             break;
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_calls(&conn).is_empty() {
+    while logind.session_calls("LockSession").is_empty() {
         assert!(Instant::now() < deadline, "never locked: {}", status());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(lock_calls(&conn), ["c1"]);
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     assert_eq!(
         wait_for_event(&d, "E_SESSION_STEP_UP"),
         (USER.into(), "locked".into(), "session".into())
@@ -273,12 +212,53 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
 }
 
 #[test]
+fn a_lock_that_locks_nothing_ends_the_session_with_both_events() {
+    let bus = PrivateBus::start();
+    // logind without a screen locker: LockSession succeeds, LockedHint stays false.
+    let logind = MockLogind::start(&bus);
+    let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\n");
+    let conn = d.connect();
+    logind.open_session("c1", "seat0", UID, USER, true);
+    wait_for_phase(&d, |p| p == "monitoring");
+    for typing in typings(OTHER) {
+        d.inject(&conn, &typing);
+        if !logind.session_calls("LockSession").is_empty() {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logind.session_calls("TerminateSession").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never terminated: {}",
+            status(&d)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
+    wait_for_event(&d, "E_SESSION_TERMINATED");
+    let session_events: Vec<_> = d
+        .db_events()
+        .into_iter()
+        .filter(|e| e.0.starts_with("E_SESSION_"))
+        .map(|e| (e.0, e.2))
+        .collect();
+    assert_eq!(
+        session_events,
+        [
+            ("E_SESSION_STEP_UP".to_string(), "not_locked".to_string()),
+            ("E_SESSION_TERMINATED".to_string(), "terminated".to_string())
+        ]
+    );
+}
+
+#[test]
 fn the_owners_own_later_typing_keeps_the_session_open() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
     let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     let later = &typings(OWNER)[PROFILE_SENTENCES..];
@@ -295,8 +275,11 @@ fn the_owners_own_later_typing_keeps_the_session_open() {
     let s = &status(&d)["sessions"][0];
     assert_eq!(s["phase"], "monitoring", "{s}");
     assert!(s["risk"].as_f64().unwrap() < 1.7, "{s}");
-    assert_eq!(lock_calls(&conn), Vec::<String>::new());
-    assert_eq!(calls(&conn, "TerminateSession"), Vec::<String>::new());
+    assert_eq!(logind.session_calls("LockSession"), Vec::<String>::new());
+    assert_eq!(
+        logind.session_calls("TerminateSession"),
+        Vec::<String>::new()
+    );
     let events = d.db_events();
     assert!(
         !events.iter().any(|e| e.0.starts_with("E_SESSION_")),
@@ -307,10 +290,10 @@ fn the_owners_own_later_typing_keeps_the_session_open() {
 #[test]
 fn with_logout_at_step_up_another_typist_is_logged_out() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\nlogout = 1.7\n");
     let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     for typing in typings(OTHER) {
@@ -321,12 +304,12 @@ fn with_logout_at_step_up_another_typist_is_logged_out() {
     }
     wait_for_phase(&d, |p| p == "terminated");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while calls(&conn, "TerminateSession").is_empty() {
+    while logind.session_calls("TerminateSession").is_empty() {
         assert!(Instant::now() < deadline, "TerminateSession never called");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(calls(&conn, "TerminateSession"), ["c1"]);
-    assert_eq!(lock_calls(&conn), Vec::<String>::new());
+    assert_eq!(logind.session_calls("TerminateSession"), ["c1"]);
+    assert_eq!(logind.session_calls("LockSession"), Vec::<String>::new());
     assert_eq!(
         wait_for_event(&d, "E_SESSION_TERMINATED"),
         (USER.into(), "terminated".into(), "session".into())
@@ -454,7 +437,7 @@ impl Drop for MonitorCli {
 #[test]
 fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
     let conn = d.connect();
 
@@ -478,7 +461,7 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     // Started before the user logs in: it waits.
     let mut cli = MonitorCli::start(&d, USER);
     cli.note("nobody has no monitored session now; waiting");
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     let mut typed = 0;
@@ -500,11 +483,11 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
 
     for typing in typings(OTHER) {
         d.inject(&conn, &typing);
-        if !lock_calls(&conn).is_empty() {
+        if !logind.session_calls("LockSession").is_empty() {
             break;
         }
     }
-    assert_eq!(lock_calls(&conn), ["c1"]);
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     let other = cli.until(|l| l["phase"] == "locked");
 
     // Scores, counts and thresholds only: nothing typed.
