@@ -138,6 +138,27 @@ fn wait_for_session(d: &Daemon, what: &str, want: impl Fn(&serde_json::Value) ->
     }
 }
 
+/// Injects the other typist's sentences, one after another, until `method` (`LockSession`,
+/// `TerminateSession`) has been called on logind; waits up to 10 s more for it.
+fn type_until(d: &Daemon, logind: &MockLogind, method: &str) {
+    let conn = d.connect();
+    for typing in typings(OTHER) {
+        d.inject(&conn, &typing);
+        if !logind.session_calls(method).is_empty() {
+            return;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logind.session_calls(method).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{method} never called: {}",
+            status(d)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits for the audit event `name` in the database; returns its (user, outcome, source).
 fn wait_for_event(d: &Daemon, name: &str) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -156,7 +177,6 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
     let bus = PrivateBus::start();
     let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
-    let conn = d.connect();
     logind.open_session("c1", "seat0", UID, USER, true);
     let status = || status(&d);
     wait_for_phase(&d, |p| p == "monitoring");
@@ -188,17 +208,7 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
         "locked before anyone typed"
     );
     // Someone else types in the session, sentence after sentence.
-    for typing in typings(OTHER) {
-        d.inject(&conn, &typing);
-        if !logind.session_calls("LockSession").is_empty() {
-            break;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while logind.session_calls("LockSession").is_empty() {
-        assert!(Instant::now() < deadline, "never locked: {}", status());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    type_until(&d, &logind, "LockSession");
     assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     assert_eq!(
         wait_for_event(&d, "E_SESSION_STEP_UP"),
@@ -217,24 +227,9 @@ fn a_lock_that_locks_nothing_ends_the_session_with_both_events() {
     // logind without a screen locker: LockSession succeeds, LockedHint stays false.
     let logind = MockLogind::start(&bus);
     let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\n");
-    let conn = d.connect();
     logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
-    for typing in typings(OTHER) {
-        d.inject(&conn, &typing);
-        if !logind.session_calls("LockSession").is_empty() {
-            break;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while logind.session_calls("TerminateSession").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "never terminated: {}",
-            status(&d)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    type_until(&d, &logind, "TerminateSession");
     assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     wait_for_event(&d, "E_SESSION_TERMINATED");
     let session_events: Vec<_> = d
@@ -481,12 +476,7 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     d.inject(&conn, &typings(OWNER)[PROFILE_SENTENCES + 3]);
     assert!(wait_exit(&mut second).success());
 
-    for typing in typings(OTHER) {
-        d.inject(&conn, &typing);
-        if !logind.session_calls("LockSession").is_empty() {
-            break;
-        }
-    }
+    type_until(&d, &logind, "LockSession");
     assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     let other = cli.until(|l| l["phase"] == "locked");
 

@@ -198,6 +198,13 @@ impl Rig {
         }
     }
 
+    /// logind's `PrepareForSleep(asleep)`.
+    fn prepare_for_sleep(&self, asleep: bool) {
+        let args = vec![Value::from(asleep)];
+        self.logind
+            .emit(ROOT, MANAGER, "PrepareForSleep", "b", args);
+    }
+
     /// The mock session `id` emits logind's `Unlock` (the screen locker ran the PAM stack).
     async fn unlock(&self, id: &str) {
         self.conn
@@ -414,24 +421,11 @@ async fn a_stricter_policy_terminates_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sleep_and_session_switch_pause_monitoring() {
     let rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
-    let manager = "org.freedesktop.login1.Manager";
     // Asleep: the other typist's keys (a resume screen, say) reach no monitor.
-    rig.logind.emit(
-        ROOT,
-        manager,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(true)],
-    );
+    rig.prepare_for_sleep(true);
     rig.wait("c1", "paused", |s| s.phase == Phase::Paused).await;
     type_samples(&samples(OTHER), &rig.keys);
-    rig.logind.emit(
-        ROOT,
-        manager,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(false)],
-    );
+    rig.prepare_for_sleep(false);
     let s = rig
         .wait("c1", "resumed", |s| s.phase == Phase::Monitoring)
         .await;
@@ -472,21 +466,9 @@ async fn the_owners_lock_hint_and_lock_do_not_switch_monitoring_off() {
         .set_session("c1", "LockedHint", Value::from(true));
     rig.logind.emit(&path, SESSION, "Lock", "", vec![]);
     // Signals are handled in order: once sleep and resume are seen, so were those.
-    rig.logind.emit(
-        ROOT,
-        MANAGER,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(true)],
-    );
+    rig.prepare_for_sleep(true);
     rig.wait("c1", "asleep", |s| s.phase == Phase::Paused).await;
-    rig.logind.emit(
-        ROOT,
-        MANAGER,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(false)],
-    );
+    rig.prepare_for_sleep(false);
     rig.wait("c1", "still monitored", |s| s.phase == Phase::Monitoring)
         .await;
     // Another typist is still scored and locked out.
