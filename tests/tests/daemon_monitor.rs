@@ -106,16 +106,17 @@ fn typings(subject: &str) -> Vec<Typing> {
         .collect()
 }
 
+fn monitoring_policy(extra: &str) -> String {
+    format!(
+        "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
+         [enrollment]\nbehavior = true\n[session]\nmonitor = true\n{extra}"
+    )
+}
+
 /// A daemon monitoring sessions, `extra` appended to its policy file, with USER enrolled
 /// and the session owner's profile stored (as the monitor would have learnt it).
 fn monitored_daemon(bus: &PrivateBus, extra: &str) -> Daemon {
-    let d = Daemon::start(
-        bus,
-        &format!(
-            "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
-             [enrollment]\nbehavior = true\n[session]\nmonitor = true\n{extra}"
-        ),
-    );
+    let d = Daemon::start(bus, &monitoring_policy(extra));
     d.enroll(USER, &fixture_subject("subject2")[..5], None);
     let mut b = ProfileBuilder::new();
     for s in &aalto(OWNER)[..PROFILE_SENTENCES] {
@@ -551,4 +552,58 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
         row.contains(" c1 ") && row.contains("locked") && row.contains("100"),
         "{text}"
     );
+}
+
+/// Findings 3 (locality) and 7 (lock state) against the real systemd-logind: systemd booted
+/// in a throwaway copy of this machine (packaging/test/systemd-root.sh), the daemon from this
+/// build on its system bus, sessions opened through pam_systemd (su, and a PAM session with a
+/// remote host). What is checked is in packaging/test/logind-checks.sh.
+#[test]
+fn against_the_real_logind_locality_and_the_monitors_own_lock() {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: the real logind is not tested (needs systemd-root.sh)");
+        return;
+    }
+    // The state the daemon in the container starts from: USER enrolled, with a profile.
+    let bus = PrivateBus::start();
+    let mut d = monitored_daemon(&bus, "");
+    assert!(d.stop().success());
+    let results = tempfile::Builder::new()
+        .prefix("logind")
+        .tempdir_in(built("behaviord").parent().unwrap())
+        .unwrap();
+    let put = |name: &str, from: &std::path::Path| {
+        std::fs::copy(from, results.path().join(name)).unwrap();
+    };
+    put("behaviord.db", &d.db_path());
+    std::fs::write(results.path().join("behaviord.toml"), monitoring_policy("")).unwrap();
+    let root = workspace_root();
+    put(
+        "monitor_aalto.jsonl",
+        &root.join("tests/fixtures/monitor_aalto.jsonl"),
+    );
+    for script in ["logind-session.py", "inject-until.py"] {
+        put(script, &root.join("packaging/test").join(script));
+    }
+    let out = Command::new(root.join("packaging/test/systemd-root.sh"))
+        .arg("--dir")
+        .arg(&root)
+        .arg(results.path())
+        .arg(root.join("packaging/test/logind-checks.sh"))
+        .arg(built("behaviord"))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "logind checks failed:\n{log}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().last(),
+        Some("LOGIND OK"),
+        "{log}"
+    );
+    println!("{log}");
 }
