@@ -33,7 +33,14 @@ fn pamtester_as(bus: &str, user: &str, args: &str, input: &str) -> Output {
     .unwrap();
     let mut child = Command::new("pamtester")
         // On a virtual console: without logind, the daemon takes nothing else for local.
-        .args(["-v", "-I", "tty=tty1", "behavior-test", user, "authenticate"])
+        .args([
+            "-v",
+            "-I",
+            "tty=tty1",
+            "behavior-test",
+            user,
+            "authenticate",
+        ])
         .env("LD_PRELOAD", "libpam_wrapper.so")
         .env("PAM_WRAPPER", "1")
         .env("PAM_WRAPPER_SERVICE_DIR", dir.path())
