@@ -281,6 +281,7 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
                     ", reading {} keyboard(s)",
                     input.keyboards().len()
                 ));
+                state.captures.set_seats(input.seats());
                 state.set_input(input);
             }
             Err(e) => {

@@ -96,6 +96,7 @@ fn report(state: &State, r: &SessionReport) {
     };
     let event = match r.kind {
         ReportKind::StepUp { .. } => Some((Event::SessionStepUp, outcome("locked"))),
+        ReportKind::NotLocked { .. } => Some((Event::SessionStepUp, outcome("not_locked"))),
         ReportKind::Terminated { .. } => Some((Event::SessionTerminated, outcome("terminated"))),
         ReportKind::ProfileLearned => {
             state

@@ -40,8 +40,9 @@ def inject(typing):
 def login(service, user, typings, pins, operations=("authenticate",)):
     """Runs pamtester, answering each phrase prompt with the next typing (injected, then its
     text) and each PIN prompt with the next PIN. Returns (exit status, transcript)."""
-    p = subprocess.Popen(["pamtester", service, user, *operations], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # As on a virtual console: run from a service, pamtester is in no logind session.
+    p = subprocess.Popen(["pamtester", "-I", "tty=tty1", service, user, *operations],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     transcript, pending = "", ""
     typings, pins = list(typings), list(pins)
     deadline = time.monotonic() + 60

@@ -76,15 +76,16 @@ echo "auth required pam_behavior.so" >/etc/pam.d/behavior-systemd
 behaviorctl set enrollment.behavior true >/dev/null || fail "behaviorctl set enrollment.behavior true"
 behaviorctl set enrollment.pin true >/dev/null || fail "behaviorctl set enrollment.pin true"
 # A login while the daemon is stopped starts it (the module asks the bus to activate it).
+# pamtester runs from a service, in no logind session: only a virtual console is local.
 systemctl stop "$unit"
-out=$(pamtester behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
+out=$(pamtester -I tty=tty1 behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
 echo "$out" | grep -q "A typing pattern is displayed. Type the phrase exactly as shown." \
     || fail "pamtester did not start the enrollment: $out"
 settle
 serving
 behaviorctl unset enrollment.behavior >/dev/null || fail "behaviorctl unset enrollment.behavior"
 behaviorctl unset enrollment.pin >/dev/null || fail "behaviorctl unset enrollment.pin"
-out=$(pamtester behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
+out=$(pamtester -I tty=tty1 behavior-systemd root authenticate </dev/null 2>&1) && fail "pamtester succeeded without typing"
 echo "$out" | grep -q "Authentication service cannot retrieve authentication info" \
     || fail "not enrolled, enrollment off: expected PAM_AUTHINFO_UNAVAIL, pamtester said: $out"
 rm /etc/pam.d/behavior-systemd

@@ -4,6 +4,7 @@
 //! Test-only code: panics here are test failures with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod logind_mock;
 pub mod typist;
 
 use std::io::{BufRead, BufReader};

@@ -213,7 +213,7 @@ fn nobody_is_refused_every_root_method_and_changes_nothing() {
         auth_path,
         a,
         "Begin",
-        &["ssss", USER, "screensaver", ":0", ""],
+        &["ssss", USER, "screensaver", "tty1", ""],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

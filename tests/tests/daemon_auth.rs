@@ -155,3 +155,70 @@ fn enroll_then_verify_typing_and_pin() {
     assert!(!out.success, "the typing never passed");
     assert_eq!(out.factors, vec!["pin"]);
 }
+
+/// A daemon with `USER` enrolled (typings 0-4 of the genuine typist, PIN 123456).
+fn enrolled() -> (PrivateBus, Daemon) {
+    let bus = PrivateBus::start();
+    let d = Daemon::start(&bus, &config());
+    d.enroll(USER, &genuine()[..5], Some("123456"));
+    (bus, d)
+}
+
+/// Verification of one typing: `logins` wait for the phrase on seat0 on `conns` (at most
+/// 16 logins per connection), the genuine typist types once, every login submits it.
+fn one_typing_for(d: &Daemon, conns: &[zbus::blocking::Connection], logins: usize) {
+    let auths: Vec<AuthProxyBlocking<'_>> = conns
+        .iter()
+        .map(|c| AuthProxyBlocking::new(c).unwrap())
+        .collect();
+    let handles: Vec<(usize, String)> = (0..logins)
+        .map(|i| {
+            let a = &auths[i % auths.len()];
+            let b = a.begin(USER, "login", "tty1", "").unwrap();
+            a.open_capture(&b.handle).unwrap();
+            (i % auths.len(), b.handle)
+        })
+        .collect();
+    d.inject(&conns[0], &genuine()[14]);
+    // Stops at the first login the typing served.
+    for (i, (a, h)) in handles.iter().enumerate() {
+        let v = auths[*a].submit_verification(h, PHRASE).unwrap();
+        assert_eq!(
+            (v.status, v.tries_left, v.message.as_str()),
+            (
+                VerifyStatus::Retry,
+                3,
+                "Another login on this seat was typing at the same time; please type the phrase again."
+            ),
+            "login {i} of {logins}"
+        );
+    }
+    for (a, h) in &handles {
+        assert!(!auths[*a].finish(h).unwrap().success);
+    }
+}
+
+#[test]
+fn one_typing_while_two_logins_wait_on_the_seat_serves_neither() {
+    let (_bus, d) = enrolled();
+    let (victim, attacker) = (d.connect(), d.connect());
+    one_typing_for(&d, &[victim, attacker], 2);
+    // Nothing counted as a failure; alone on the seat the same typing passes.
+    let failures = "SELECT count(*) FROM events WHERE name = 'E_BEHAVIOR_AUTH_FAILED'";
+    assert_eq!(d.db_count(failures), 0);
+    let conn = d.connect();
+    let auth = AuthProxyBlocking::new(&conn).unwrap();
+    let b = auth.begin(USER, "login", "tty1", "").unwrap();
+    auth.open_capture(&b.handle).unwrap();
+    d.inject(&conn, &genuine()[14]);
+    let v = auth.submit_verification(&b.handle, PHRASE).unwrap();
+    assert_eq!(v.status, VerifyStatus::Accepted, "{v:?}");
+    auth.finish(&b.handle).unwrap();
+}
+
+#[test]
+fn one_typing_while_200_logins_wait_accepts_none() {
+    let (_bus, d) = enrolled();
+    let conns: Vec<_> = (0..13).map(|_| d.connect()).collect();
+    one_typing_for(&d, &conns, 200);
+}

@@ -15,43 +15,20 @@ use std::time::{Duration, Instant};
 
 use behavior_core::free::ProfileBuilder;
 use behavior_core::LabeledSample;
+use behavior_tests::logind_mock::MockLogind;
 use behavior_tests::{
     built, fixture_subject, fixture_typings, workspace_root, Daemon, PrivateBus, Typing,
     FIXTURE_PHRASE,
 };
-use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 
-const LOGIND: &str = "org.freedesktop.login1";
-const ROOT: &str = "/org/freedesktop/login1";
-const MOCK: &str = "org.freedesktop.DBus.Mock";
 const USER: &str = "nobody";
 const UID: u32 = 65534;
 
-struct MockLogind(Child);
-
-impl Drop for MockLogind {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// logind's mock with a screen locker that locks when logind asks it to.
 fn start_logind(bus: &PrivateBus) -> MockLogind {
-    let child = Command::new("/usr/bin/python3")
-        .args(["-m", "dbusmock", "--system", "--template", "logind"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3-dbusmock must be installed (Debian package python3-dbusmock)");
-    let mock = MockLogind(child);
-    let conn = bus.connect();
-    let dbus = zbus::blocking::fdo::DBusProxy::new(&conn).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dbus.name_has_owner(LOGIND.try_into().unwrap()).unwrap() {
-        assert!(Instant::now() < deadline, "dbusmock logind did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    mock
+    let logind = MockLogind::start(bus);
+    logind.lock_screen_on_lock_session();
+    logind
 }
 
 fn aalto(subject: &str) -> Vec<LabeledSample> {
@@ -63,23 +40,6 @@ fn aalto(subject: &str) -> Vec<LabeledSample> {
         .collect()
 }
 
-/// The sessions the daemon asked the mock logind to lock.
-fn lock_calls(conn: &zbus::blocking::Connection) -> Vec<String> {
-    calls(conn, "LockSession")
-}
-
-/// The session arguments of every call of logind's `method` so far.
-fn calls(conn: &zbus::blocking::Connection, method: &str) -> Vec<String> {
-    let reply = conn
-        .call_method(Some(LOGIND), ROOT, Some(MOCK), "GetMethodCalls", &(method,))
-        .unwrap();
-    let calls: Vec<(u64, Vec<OwnedValue>)> = reply.body().deserialize().unwrap();
-    calls
-        .into_iter()
-        .map(|(_, args)| String::try_from(args[0].clone()).unwrap())
-        .collect()
-}
-
 fn store_profile(d: &Daemon, profile: &str) {
     rusqlite::Connection::open(d.db_path())
         .unwrap()
@@ -88,29 +48,6 @@ fn store_profile(d: &Daemon, profile: &str) {
             (USER, profile),
         )
         .unwrap();
-}
-
-/// A local session c1 of USER on seat0, added to the mock and announced as logind would.
-fn open_session(conn: &zbus::blocking::Connection) {
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "AddSession",
-        &("c1", "seat0", UID, USER, true),
-    )
-    .unwrap();
-    // The mock adds without announcing: send logind's SessionNew as logind would.
-    let path = ObjectPath::try_from(format!("{ROOT}/session/c1")).unwrap();
-    let args: Vec<Value> = vec![Value::from("c1"), Value::from(path)];
-    conn.call_method(
-        Some(LOGIND),
-        ROOT,
-        Some(MOCK),
-        "EmitSignal",
-        &("org.freedesktop.login1.Manager", "SessionNew", "so", args),
-    )
-    .unwrap();
 }
 
 fn status(d: &Daemon) -> serde_json::Value {
@@ -138,7 +75,7 @@ fn wait_for_phase(d: &Daemon, want: impl Fn(&str) -> bool) {
 #[test]
 fn a_profile_of_an_earlier_layout_is_learnt_again() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = Daemon::start(
         &bus,
         &format!(
@@ -146,14 +83,13 @@ fn a_profile_of_an_earlier_layout_is_learnt_again() {
              [enrollment]\nbehavior = true\n[session]\nmonitor = true\n"
         ),
     );
-    let conn = d.connect();
     d.enroll(USER, &fixture_subject("subject2")[..5], None);
     // Layout 1 (per-key statistics, no `layout` field) as earlier versions stored it.
     store_profile(
         &d,
         r#"{"keystrokes":900,"holds":{"a":[4.5,0.2,64]},"pairs":{}}"#,
     );
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p.starts_with("learning 0/"));
 }
 
@@ -170,16 +106,17 @@ fn typings(subject: &str) -> Vec<Typing> {
         .collect()
 }
 
+fn monitoring_policy(extra: &str) -> String {
+    format!(
+        "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
+         [enrollment]\nbehavior = true\n[session]\nmonitor = true\n{extra}"
+    )
+}
+
 /// A daemon monitoring sessions, `extra` appended to its policy file, with USER enrolled
 /// and the session owner's profile stored (as the monitor would have learnt it).
 fn monitored_daemon(bus: &PrivateBus, extra: &str) -> Daemon {
-    let d = Daemon::start(
-        bus,
-        &format!(
-            "phrase = \"{FIXTURE_PHRASE}\"\ndefault_journey = \"behavior\"\n\
-             [enrollment]\nbehavior = true\n[session]\nmonitor = true\n{extra}"
-        ),
-    );
+    let d = Daemon::start(bus, &monitoring_policy(extra));
     d.enroll(USER, &fixture_subject("subject2")[..5], None);
     let mut b = ProfileBuilder::new();
     for s in &aalto(OWNER)[..PROFILE_SENTENCES] {
@@ -202,6 +139,27 @@ fn wait_for_session(d: &Daemon, what: &str, want: impl Fn(&serde_json::Value) ->
     }
 }
 
+/// Injects the other typist's sentences, one after another, until `method` (`LockSession`,
+/// `TerminateSession`) has been called on logind; waits up to 10 s more for it.
+fn type_until(d: &Daemon, logind: &MockLogind, method: &str) {
+    let conn = d.connect();
+    for typing in typings(OTHER) {
+        d.inject(&conn, &typing);
+        if !logind.session_calls(method).is_empty() {
+            return;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logind.session_calls(method).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{method} never called: {}",
+            status(d)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits for the audit event `name` in the database; returns its (user, outcome, source).
 fn wait_for_event(d: &Daemon, name: &str) -> (String, String, String) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -218,10 +176,9 @@ fn wait_for_event(d: &Daemon, name: &str) -> (String, String, String) {
 #[test]
 fn another_typist_in_a_monitored_session_is_stepped_up() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
-    let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     let status = || status(&d);
     wait_for_phase(&d, |p| p == "monitoring");
     let table = String::from_utf8(d.ctl(&["status"]).stdout).unwrap();
@@ -247,20 +204,13 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    assert!(lock_calls(&conn).is_empty(), "locked before anyone typed");
+    assert!(
+        logind.session_calls("LockSession").is_empty(),
+        "locked before anyone typed"
+    );
     // Someone else types in the session, sentence after sentence.
-    for typing in typings(OTHER) {
-        d.inject(&conn, &typing);
-        if !lock_calls(&conn).is_empty() {
-            break;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_calls(&conn).is_empty() {
-        assert!(Instant::now() < deadline, "never locked: {}", status());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(lock_calls(&conn), ["c1"]);
+    type_until(&d, &logind, "LockSession");
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     assert_eq!(
         wait_for_event(&d, "E_SESSION_STEP_UP"),
         (USER.into(), "locked".into(), "session".into())
@@ -273,12 +223,38 @@ fn another_typist_in_a_monitored_session_is_stepped_up() {
 }
 
 #[test]
+fn a_lock_that_locks_nothing_ends_the_session_with_both_events() {
+    let bus = PrivateBus::start();
+    // logind without a screen locker: LockSession succeeds, LockedHint stays false.
+    let logind = MockLogind::start(&bus);
+    let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\n");
+    logind.open_session("c1", "seat0", UID, USER, true);
+    wait_for_phase(&d, |p| p == "monitoring");
+    type_until(&d, &logind, "TerminateSession");
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
+    wait_for_event(&d, "E_SESSION_TERMINATED");
+    let session_events: Vec<_> = d
+        .db_events()
+        .into_iter()
+        .filter(|e| e.0.starts_with("E_SESSION_"))
+        .map(|e| (e.0, e.2))
+        .collect();
+    assert_eq!(
+        session_events,
+        [
+            ("E_SESSION_STEP_UP".to_string(), "not_locked".to_string()),
+            ("E_SESSION_TERMINATED".to_string(), "terminated".to_string())
+        ]
+    );
+}
+
+#[test]
 fn the_owners_own_later_typing_keeps_the_session_open() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
     let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     let later = &typings(OWNER)[PROFILE_SENTENCES..];
@@ -295,8 +271,11 @@ fn the_owners_own_later_typing_keeps_the_session_open() {
     let s = &status(&d)["sessions"][0];
     assert_eq!(s["phase"], "monitoring", "{s}");
     assert!(s["risk"].as_f64().unwrap() < 1.7, "{s}");
-    assert_eq!(lock_calls(&conn), Vec::<String>::new());
-    assert_eq!(calls(&conn, "TerminateSession"), Vec::<String>::new());
+    assert_eq!(logind.session_calls("LockSession"), Vec::<String>::new());
+    assert_eq!(
+        logind.session_calls("TerminateSession"),
+        Vec::<String>::new()
+    );
     let events = d.db_events();
     assert!(
         !events.iter().any(|e| e.0.starts_with("E_SESSION_")),
@@ -307,10 +286,10 @@ fn the_owners_own_later_typing_keeps_the_session_open() {
 #[test]
 fn with_logout_at_step_up_another_typist_is_logged_out() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "[thresholds]\nstep_up = 1.7\nlogout = 1.7\n");
     let conn = d.connect();
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     for typing in typings(OTHER) {
@@ -321,12 +300,12 @@ fn with_logout_at_step_up_another_typist_is_logged_out() {
     }
     wait_for_phase(&d, |p| p == "terminated");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while calls(&conn, "TerminateSession").is_empty() {
+    while logind.session_calls("TerminateSession").is_empty() {
         assert!(Instant::now() < deadline, "TerminateSession never called");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(calls(&conn, "TerminateSession"), ["c1"]);
-    assert_eq!(lock_calls(&conn), Vec::<String>::new());
+    assert_eq!(logind.session_calls("TerminateSession"), ["c1"]);
+    assert_eq!(logind.session_calls("LockSession"), Vec::<String>::new());
     assert_eq!(
         wait_for_event(&d, "E_SESSION_TERMINATED"),
         (USER.into(), "terminated".into(), "session".into())
@@ -454,7 +433,7 @@ impl Drop for MonitorCli {
 #[test]
 fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     let bus = PrivateBus::start();
-    let _logind = start_logind(&bus);
+    let logind = start_logind(&bus);
     let d = monitored_daemon(&bus, "");
     let conn = d.connect();
 
@@ -478,7 +457,7 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     // Started before the user logs in: it waits.
     let mut cli = MonitorCli::start(&d, USER);
     cli.note("nobody has no monitored session now; waiting");
-    open_session(&conn);
+    logind.open_session("c1", "seat0", UID, USER, true);
     wait_for_phase(&d, |p| p == "monitoring");
 
     let mut typed = 0;
@@ -498,13 +477,8 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
     d.inject(&conn, &typings(OWNER)[PROFILE_SENTENCES + 3]);
     assert!(wait_exit(&mut second).success());
 
-    for typing in typings(OTHER) {
-        d.inject(&conn, &typing);
-        if !lock_calls(&conn).is_empty() {
-            break;
-        }
-    }
-    assert_eq!(lock_calls(&conn), ["c1"]);
+    type_until(&d, &logind, "LockSession");
+    assert_eq!(logind.session_calls("LockSession"), ["c1"]);
     let other = cli.until(|l| l["phase"] == "locked");
 
     // Scores, counts and thresholds only: nothing typed.
@@ -578,4 +552,58 @@ fn behaviorctl_monitor_shows_the_risk_rising_for_another_typist() {
         row.contains(" c1 ") && row.contains("locked") && row.contains("100"),
         "{text}"
     );
+}
+
+/// Findings 3 (locality) and 7 (lock state) against the real systemd-logind: systemd booted
+/// in a throwaway copy of this machine (packaging/test/systemd-root.sh), the daemon from this
+/// build on its system bus, sessions opened through pam_systemd (su, and a PAM session with a
+/// remote host). What is checked is in packaging/test/logind-checks.sh.
+#[test]
+fn against_the_real_logind_locality_and_the_monitors_own_lock() {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: the real logind is not tested (needs systemd-root.sh)");
+        return;
+    }
+    // The state the daemon in the container starts from: USER enrolled, with a profile.
+    let bus = PrivateBus::start();
+    let mut d = monitored_daemon(&bus, "");
+    assert!(d.stop().success());
+    let results = tempfile::Builder::new()
+        .prefix("logind")
+        .tempdir_in(built("behaviord").parent().unwrap())
+        .unwrap();
+    let put = |name: &str, from: &std::path::Path| {
+        std::fs::copy(from, results.path().join(name)).unwrap();
+    };
+    put("behaviord.db", &d.db_path());
+    std::fs::write(results.path().join("behaviord.toml"), monitoring_policy("")).unwrap();
+    let root = workspace_root();
+    put(
+        "monitor_aalto.jsonl",
+        &root.join("tests/fixtures/monitor_aalto.jsonl"),
+    );
+    for script in ["logind-session.py", "inject-until.py"] {
+        put(script, &root.join("packaging/test").join(script));
+    }
+    let out = Command::new(root.join("packaging/test/systemd-root.sh"))
+        .arg("--dir")
+        .arg(&root)
+        .arg(results.path())
+        .arg(root.join("packaging/test/logind-checks.sh"))
+        .arg(built("behaviord"))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "logind checks failed:\n{log}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().last(),
+        Some("LOGIND OK"),
+        "{log}"
+    );
+    println!("{log}");
 }

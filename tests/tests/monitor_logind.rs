@@ -13,6 +13,7 @@ use behavior_core::eval_free::join;
 use behavior_core::free::{Profile, ProfileBuilder};
 use behavior_core::monitor::{MonitorConfig, Phase};
 use behavior_core::{Keystroke, LabeledSample};
+use behavior_tests::logind_mock::{session_path, MockLogind, LOGIND, MANAGER, ROOT, SESSION};
 use behavior_tests::{recorded_event, workspace_root, PrivateBus};
 use behaviord::keyevent::KeyEvent;
 use behaviord::session::{
@@ -21,18 +22,13 @@ use behaviord::session::{
 };
 use evdev::InputEvent;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use zbus::zvariant::{ObjectPath, OwnedValue, Value};
+use zbus::zvariant::{ObjectPath, Value};
 use zbus::Connection;
 
-const LOGIND: &str = "org.freedesktop.login1";
-const ROOT: &str = "/org/freedesktop/login1";
-const MOCK: &str = "org.freedesktop.DBus.Mock";
-const SESSION: &str = "org.freedesktop.login1.Session";
 const OWNER: &str = "a113";
 const OTHER: &str = "a112";
 
@@ -104,90 +100,6 @@ fn type_keys(keys: &[Keystroke], tx: &UnboundedSender<KeyEvent>) -> u64 {
     keystrokes.len() as u64
 }
 
-/// python-dbusmock's logind on the private bus; killed on drop.
-struct MockLogind {
-    child: Child,
-}
-
-impl MockLogind {
-    async fn start(bus: &PrivateBus, conn: &Connection) -> MockLogind {
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "dbusmock", "--system", "--template", "logind"])
-            .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3-dbusmock must be installed (Debian package python3-dbusmock)");
-        let mock = MockLogind { child };
-        let dbus = zbus::fdo::DBusProxy::new(conn).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !dbus
-            .name_has_owner(LOGIND.try_into().unwrap())
-            .await
-            .unwrap()
-        {
-            assert!(Instant::now() < deadline, "dbusmock logind did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        mock
-    }
-}
-
-impl Drop for MockLogind {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn mock_call<B>(conn: &Connection, path: &str, method: &str, body: &B) -> zbus::Message
-where
-    B: zbus::export::serde::Serialize + zbus::zvariant::DynamicType,
-{
-    conn.call_method(Some(LOGIND), path, Some(MOCK), method, body)
-        .await
-        .unwrap()
-}
-
-fn session_path(id: &str) -> String {
-    format!("{ROOT}/session/{id}")
-}
-
-async fn add_session(conn: &Connection, id: &str, uid: u32, user: &str, active: bool) {
-    mock_call(conn, ROOT, "AddSession", &(id, "seat0", uid, user, active)).await;
-}
-
-async fn set_session(conn: &Connection, id: &str, name: &str, value: Value<'_>) {
-    let props: HashMap<&str, Value> = [(name, value)].into();
-    mock_call(
-        conn,
-        &session_path(id),
-        "UpdateProperties",
-        &(SESSION, props),
-    )
-    .await;
-}
-
-async fn emit(
-    conn: &Connection,
-    path: &str,
-    iface: &str,
-    name: &str,
-    sig: &str,
-    args: Vec<Value<'_>>,
-) {
-    mock_call(conn, path, "EmitSignal", &(iface, name, sig, args)).await;
-}
-
-/// The session ids logind's mock was asked to act on with `method`.
-async fn calls(conn: &Connection, method: &str) -> Vec<String> {
-    let reply = mock_call(conn, ROOT, "GetMethodCalls", &(method,)).await;
-    let calls: Vec<(u64, Vec<OwnedValue>)> = reply.body().deserialize().unwrap();
-    calls
-        .into_iter()
-        .map(|(_, args)| String::try_from(args[0].clone()).unwrap())
-        .collect()
-}
-
 /// The daemon's store stand-in; `broken` makes every call fail as a locked database would.
 #[derive(Default)]
 struct MemoryStore {
@@ -235,7 +147,7 @@ struct Rig {
     reports: UnboundedReceiver<SessionReport>,
     store: Arc<MemoryStore>,
     handle: MonitorHandle,
-    _logind: MockLogind,
+    logind: MockLogind,
     _bus: PrivateBus,
 }
 
@@ -255,12 +167,13 @@ impl Rig {
             .build()
             .await
             .unwrap();
-        let logind = MockLogind::start(&bus, &conn).await;
-        add_session(&conn, "c1", 1000, "alice", true).await;
+        let logind = MockLogind::start(&bus);
+        logind.lock_screen_on_lock_session();
+        logind.add_session("c1", "seat0", 1000, "alice", true);
         // Never monitored: a user the policy leaves out, and a remote session.
-        add_session(&conn, "c2", 1001, "bob", true).await;
-        add_session(&conn, "c3", 1002, "carol", true).await;
-        set_session(&conn, "c3", "Remote", Value::from(true)).await;
+        logind.add_session("c2", "seat0", 1001, "bob", true);
+        logind.add_session("c3", "seat0", 1002, "carol", true);
+        logind.set_session("c3", "Remote", Value::from(true));
         let (keys, keys_rx) = unbounded_channel();
         let (reports_tx, reports) = unbounded_channel();
         let store = Arc::new(store);
@@ -280,9 +193,16 @@ impl Rig {
             reports,
             store,
             handle,
-            _logind: logind,
+            logind,
             _bus: bus,
         }
+    }
+
+    /// logind's `PrepareForSleep(asleep)`.
+    fn prepare_for_sleep(&self, asleep: bool) {
+        let args = vec![Value::from(asleep)];
+        self.logind
+            .emit(ROOT, MANAGER, "PrepareForSleep", "b", args);
     }
 
     /// The mock session `id` emits logind's `Unlock` (the screen locker ran the PAM stack).
@@ -354,31 +274,27 @@ async fn only_local_sessions_of_monitored_users_are_tracked() {
         }
     );
     // A session logind announces later is tracked, and dropped when it ends.
-    add_session(&rig.conn, "c4", 1003, "dave", false).await;
+    rig.logind.add_session("c4", "seat0", 1003, "dave", false);
     let path = session_path("c4");
     let path = ObjectPath::try_from(path.as_str()).unwrap();
     let manager = "org.freedesktop.login1.Manager";
-    emit(
-        &rig.conn,
+    rig.logind.emit(
         ROOT,
         manager,
         "SessionNew",
         "so",
         vec![Value::from("c4"), Value::from(path.clone())],
-    )
-    .await;
+    );
     let s = rig.wait("c4", "the new session", |_| true).await;
     assert_eq!(s.user, "dave");
     assert_eq!(s.phase, Phase::Paused, "not the active session");
-    emit(
-        &rig.conn,
+    rig.logind.emit(
         ROOT,
         manager,
         "SessionRemoved",
         "so",
         vec![Value::from("c4"), Value::from(path)],
-    )
-    .await;
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while rig.session("c4").is_some() {
         assert!(Instant::now() < deadline, "c4 still tracked");
@@ -409,9 +325,12 @@ async fn genuine_typing_learns_a_profile_and_keeps_the_session_open() {
     let risk = s.risk.unwrap();
     assert!(risk < 1.7, "{risk}");
     assert!(rig.reports.try_recv().is_err());
-    assert_eq!(calls(&rig.conn, "LockSession").await, Vec::<String>::new());
     assert_eq!(
-        calls(&rig.conn, "TerminateSession").await,
+        rig.logind.session_calls("LockSession"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        rig.logind.session_calls("TerminateSession"),
         Vec::<String>::new()
     );
 }
@@ -429,7 +348,10 @@ async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
     rig.wait("c1", "a window less one", |s| s.keystrokes == first as u64)
         .await;
     assert!(rig.reports.try_recv().is_err());
-    assert_eq!(calls(&rig.conn, "LockSession").await, Vec::<String>::new());
+    assert_eq!(
+        rig.logind.session_calls("LockSession"),
+        Vec::<String>::new()
+    );
     type_keys(&other[first..=first], &rig.keys);
     let report = rig.next_report().await;
     let ReportKind::StepUp { risk } = report.kind else {
@@ -442,7 +364,7 @@ async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
     );
     assert_eq!(report.error, None);
     assert_eq!(
-        calls(&rig.conn, "LockSession").await,
+        rig.logind.session_calls("LockSession"),
         vec!["c1".to_string()]
     );
     // Whatever is typed after the lock is the lock screen's: not scored.
@@ -464,7 +386,7 @@ async fn another_typist_is_locked_and_the_unlock_starts_a_grace_period() {
         .await;
     assert_eq!(s.risk, None);
     assert_eq!(
-        calls(&rig.conn, "TerminateSession").await,
+        rig.logind.session_calls("TerminateSession"),
         Vec::<String>::new()
     );
     assert!(rig.reports.try_recv().is_err());
@@ -485,10 +407,13 @@ async fn a_stricter_policy_terminates_the_session() {
     );
     assert_eq!(report.error, None);
     assert_eq!(
-        calls(&rig.conn, "TerminateSession").await,
+        rig.logind.session_calls("TerminateSession"),
         vec!["c1".to_string()]
     );
-    assert_eq!(calls(&rig.conn, "LockSession").await, Vec::<String>::new());
+    assert_eq!(
+        rig.logind.session_calls("LockSession"),
+        Vec::<String>::new()
+    );
     rig.wait("c1", "terminated", |s| s.phase == Phase::Terminated)
         .await;
 }
@@ -496,50 +421,95 @@ async fn a_stricter_policy_terminates_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sleep_and_session_switch_pause_monitoring() {
     let rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
-    let manager = "org.freedesktop.login1.Manager";
     // Asleep: the other typist's keys (a resume screen, say) reach no monitor.
-    emit(
-        &rig.conn,
-        ROOT,
-        manager,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(true)],
-    )
-    .await;
+    rig.prepare_for_sleep(true);
     rig.wait("c1", "paused", |s| s.phase == Phase::Paused).await;
     type_samples(&samples(OTHER), &rig.keys);
-    emit(
-        &rig.conn,
-        ROOT,
-        manager,
-        "PrepareForSleep",
-        "b",
-        vec![Value::from(false)],
-    )
-    .await;
+    rig.prepare_for_sleep(false);
     let s = rig
         .wait("c1", "resumed", |s| s.phase == Phase::Monitoring)
         .await;
     assert_eq!((s.keystrokes, s.risk), (0, None));
     // Switched away: the keys are another session's.
-    set_session(&rig.conn, "c1", "Active", Value::from(false)).await;
+    rig.logind.set_session("c1", "Active", Value::from(false));
     rig.wait("c1", "switched away", |s| s.phase == Phase::Paused)
         .await;
     type_samples(&samples(OTHER), &rig.keys);
-    set_session(&rig.conn, "c1", "Active", Value::from(true)).await;
+    rig.logind.set_session("c1", "Active", Value::from(true));
     let s = rig
         .wait("c1", "switched back", |s| s.phase == Phase::Monitoring)
         .await;
     assert_eq!((s.keystrokes, s.risk), (0, None));
-    assert_eq!(calls(&rig.conn, "LockSession").await, Vec::<String>::new());
-    // Locked by the user (LockedHint from the locker): typing on the lock screen is not
-    // scored either.
-    set_session(&rig.conn, "c1", "LockedHint", Value::from(true)).await;
-    rig.wait("c1", "locked", |s| s.phase == Phase::Locked).await;
-    set_session(&rig.conn, "c1", "LockedHint", Value::from(false)).await;
-    rig.wait("c1", "grace", |s| matches!(s.phase, Phase::Grace { .. }))
+    assert_eq!(
+        rig.logind.session_calls("LockSession"),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_lock_hint_and_lock_do_not_switch_monitoring_off() {
+    let mut rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
+    // The session's owner (or whoever sits at it) says it is locked, both ways logind lets
+    // them: SetLockedHint(true), and lock-session (logind's Lock signal).
+    let path = session_path("c1");
+    rig.conn
+        .call_method(
+            Some(LOGIND),
+            path.as_str(),
+            Some(SESSION),
+            "SetLockedHint",
+            &(true,),
+        )
+        .await
+        .unwrap();
+    rig.logind
+        .set_session("c1", "LockedHint", Value::from(true));
+    rig.logind.emit(&path, SESSION, "Lock", "", vec![]);
+    // Signals are handled in order: once sleep and resume are seen, so were those.
+    rig.prepare_for_sleep(true);
+    rig.wait("c1", "asleep", |s| s.phase == Phase::Paused).await;
+    rig.prepare_for_sleep(false);
+    rig.wait("c1", "still monitored", |s| s.phase == Phase::Monitoring)
         .await;
+    // Another typist is still scored and locked out.
+    type_samples(&samples(OTHER), &rig.keys);
+    let report = rig.next_report().await;
+    assert!(
+        matches!(report.kind, ReportKind::StepUp { .. }),
+        "{report:?}"
+    );
+    assert_eq!(rig.logind.session_calls("LockSession"), ["c1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_does_not_lock_terminates_the_session() {
+    let mut rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
+    // No screen locker: logind's LockSession succeeds and LockedHint stays false.
+    rig.logind
+        .set_method(ROOT, MANAGER, "LockSession", ("s", ""), "");
+    let n = type_samples(&samples(OTHER), &rig.keys);
+    let asked = Instant::now();
+    let first = rig.next_report().await;
+    let waited = asked.elapsed();
+    let ReportKind::NotLocked { risk } = first.kind else {
+        panic!("{first:?}")
+    };
+    assert!(risk >= 1.7, "{risk}");
+    assert_eq!((first.session.as_str(), first.error), ("c1", None));
+    assert!(
+        waited < Duration::from_millis(session::LOCK_CONFIRM_MS + 2_000),
+        "{waited:?}"
+    );
+    let second = rig.next_report().await;
+    assert_eq!(
+        (second.kind, second.error),
+        (ReportKind::Terminated { risk }, None)
+    );
+    assert_eq!(rig.logind.session_calls("LockSession"), ["c1"]);
+    assert_eq!(rig.logind.session_calls("TerminateSession"), ["c1"]);
+    // Typed after the lock asked for, nothing of it was scored meanwhile.
+    let s = rig.wait("c1", "all typed", |s| s.keystrokes == n).await;
+    assert_eq!(s.phase, Phase::Locked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -566,7 +536,7 @@ async fn grace_ends_on_the_clock_and_suspicion_seen_meanwhile_locks() {
         .await;
     assert!(s.risk.is_some_and(|r| r >= 1.7), "{s:?}");
     assert_eq!(s.phase, Phase::Grace { until });
-    assert_eq!(calls(&rig.conn, "LockSession").await.len(), 1);
+    assert_eq!(rig.logind.session_calls("LockSession").len(), 1);
     // Time passes on the clock: at the end of grace the session is locked again.
     clock.0.store(until, Ordering::SeqCst);
     let report = rig.next_report().await;
@@ -574,27 +544,21 @@ async fn grace_ends_on_the_clock_and_suspicion_seen_meanwhile_locks() {
         matches!(report.kind, ReportKind::StepUp { .. }),
         "{report:?}"
     );
-    assert_eq!(calls(&rig.conn, "LockSession").await.len(), 2);
+    assert_eq!(rig.logind.session_calls("LockSession").len(), 2);
     rig.wait("c1", "locked", |s| s.phase == Phase::Locked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_lock_terminates_the_session_and_both_are_reported() {
     let mut rig = Rig::start(MonitorConfig::default(), default_profile_store()).await;
-    mock_call(
-        &rig.conn,
+    rig.logind.set_method(
         ROOT,
-        "AddMethod",
-        &(
-            "org.freedesktop.login1.Manager",
-            "LockSession",
-            "s",
-            "",
-            "raise dbus.exceptions.DBusException('no lock today', \
-             name='org.freedesktop.login1.NoSuchSession')",
-        ),
-    )
-    .await;
+        MANAGER,
+        "LockSession",
+        ("s", ""),
+        "raise dbus.exceptions.DBusException('no lock today', \
+         name='org.freedesktop.login1.NoSuchSession')",
+    );
     type_samples(&samples(OTHER), &rig.keys);
     let first = rig.next_report().await;
     assert!(matches!(first.kind, ReportKind::StepUp { .. }), "{first:?}");
@@ -607,7 +571,7 @@ async fn a_refused_lock_terminates_the_session_and_both_are_reported() {
     );
     assert_eq!(second.error, None);
     assert_eq!(
-        calls(&rig.conn, "TerminateSession").await,
+        rig.logind.session_calls("TerminateSession"),
         vec!["c1".to_string()]
     );
 }

@@ -19,7 +19,7 @@ fn pamtester(bus: &str, args: &str, input: &str) -> Output {
     pamtester_as(bus, "alice", args, input)
 }
 
-/// `pamtester -v behavior-test USER authenticate`, the module on a one-line service file,
+/// `pamtester -v -I tty=tty1 behavior-test USER authenticate`, the module on a one-line service file,
 /// `input` on its standard input.
 fn pamtester_as(bus: &str, user: &str, args: &str, input: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +32,15 @@ fn pamtester_as(bus: &str, user: &str, args: &str, input: &str) -> Output {
     )
     .unwrap();
     let mut child = Command::new("pamtester")
-        .args(["-v", "behavior-test", user, "authenticate"])
+        // On a virtual console: without logind, the daemon takes nothing else for local.
+        .args([
+            "-v",
+            "-I",
+            "tty=tty1",
+            "behavior-test",
+            user,
+            "authenticate",
+        ])
         .env("LD_PRELOAD", "libpam_wrapper.so")
         .env("PAM_WRAPPER", "1")
         .env("PAM_WRAPPER_SERVICE_DIR", dir.path())

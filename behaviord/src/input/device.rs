@@ -1,4 +1,5 @@
-//! Opening an evdev node and deciding whether it is a keyboard we may read.
+//! Opening an evdev node, deciding whether it is a keyboard we may read, and which seat it
+//! is on.
 
 use evdev::raw_stream::RawDevice;
 use evdev::{EventType, KeyCode};
@@ -6,11 +7,17 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use crate::locality::DEFAULT_SEAT;
+
+/// udev's database of device properties (`c<major>:<minor>` for character devices).
+const UDEV_DATA: &str = "/run/udev/data";
+
 /// Opened keyboard, ready to be polled.
 pub(crate) struct Opened {
     pub(crate) dev: RawDevice,
     pub(crate) name: String,
     pub(crate) is_virtual: bool,
+    pub(crate) seat: String,
 }
 
 /// Why a node is not read.
@@ -45,7 +52,25 @@ pub(crate) fn open(path: &Path, allow_virtual: bool) -> Result<Opened, Skip> {
         dev,
         name,
         is_virtual,
+        seat: seat_of(rdev),
     })
+}
+
+/// The seat udev assigned the device behind character device `rdev`: seat0 unless its
+/// database entry says otherwise (also when there is no udev, as in a container).
+fn seat_of(rdev: u64) -> String {
+    let entry = format!("{UDEV_DATA}/c{}:{}", libc::major(rdev), libc::minor(rdev));
+    fs::read_to_string(entry).map_or_else(|_| DEFAULT_SEAT.to_string(), |t| seat_in(&t))
+}
+
+/// Pure: the `ID_SEAT` property (`E:ID_SEAT=seat1`) of a udev database entry, or seat0.
+fn seat_in(entry: &str) -> String {
+    entry
+        .lines()
+        .find_map(|l| l.strip_prefix("E:ID_SEAT="))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_SEAT)
+        .to_string()
 }
 
 /// A keyboard types letters, space and Enter; power buttons, lid switches, mice and
@@ -89,6 +114,18 @@ mod tests {
             open(&dir.path().join("event9"), true),
             Err(Skip::Unreadable)
         ));
+    }
+
+    #[test]
+    fn seat_from_the_udev_database() {
+        let entry = "S:input/by-path/platform-i8042-serio-0-event-kbd\nE:ID_INPUT=1\n\
+                     E:ID_INPUT_KEYBOARD=1\nE:ID_SEAT=seat1\nG:seat\n";
+        assert_eq!(seat_in(entry), "seat1");
+        assert_eq!(seat_in("E:ID_INPUT=1\nE:ID_SEAT=\n"), "seat0");
+        assert_eq!(seat_in("E:ID_INPUT=1\nG:seat\n"), "seat0");
+        assert_eq!(seat_in(""), "seat0");
+        // No udev entry (a container, or a number nothing has): seat0.
+        assert_eq!(seat_of(u64::MAX), "seat0");
     }
 
     #[test]

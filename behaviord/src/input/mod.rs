@@ -12,6 +12,8 @@
 //!   of a key it reported down (the kernel normally releases held keys on unplug),
 //!   [`InputHandle::lost_events`] grows: a capture window that saw it change while open is
 //!   incomplete and must not be scored.
+//! - Each keyboard's seat is udev's `ID_SEAT` of the device (seat0 when unset), so that a
+//!   login's capture takes only its own seat's keys.
 //! - Events of different keyboards arrive in the order they are read, not merged by time:
 //!   a consumer sorts by `time_us`.
 //!
@@ -62,6 +64,8 @@ pub struct Keyboard {
     /// The name the device reports.
     pub name: String,
     pub is_virtual: bool,
+    /// The seat udev assigned it (`ID_SEAT`, seat0 when none).
+    pub seat: String,
 }
 
 /// The running reader. Dropping it stops the thread and closes every device.
@@ -120,6 +124,7 @@ pub fn replay(
         path: PathBuf::from("replay"),
         name: "replay".into(),
         is_virtual: false,
+        seat: crate::locality::DEFAULT_SEAT.into(),
     };
     let mut dev = Open::new(info, Recorded([Ok(events.to_vec())].into()));
     match pump.drain(&mut dev) {
@@ -136,6 +141,19 @@ impl InputHandle {
     /// The keyboards being read now.
     pub fn keyboards(&self) -> Vec<Keyboard> {
         self.shared.keyboards().clone()
+    }
+
+    /// The seat of each keyboard being read (`None` for one no longer read), for
+    /// [`crate::capture::Captures::set_seats`].
+    pub fn seats(&self) -> crate::capture::SeatOf {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move |id| {
+            shared
+                .keyboards()
+                .iter()
+                .find(|k| k.id == id)
+                .map(|k| k.seat.clone())
+        })
     }
 
     /// How many times key events were lost (the kernel dropped events, or a device vanished

@@ -61,6 +61,7 @@ fn device(id: DeviceId, batches: Vec<io::Result<Vec<InputEvent>>>) -> Open<Recor
         path: PathBuf::from(format!("/dev/input/event{id}")),
         name: "replay".into(),
         is_virtual: false,
+        seat: "seat0".into(),
     };
     Open::new(info, Recorded(batches.into()))
 }

@@ -236,6 +236,7 @@ impl Watcher {
                     path: path.to_path_buf(),
                     name: opened.name,
                     is_virtual: opened.is_virtual,
+                    seat: opened.seat,
                 };
                 self.next_id = self.next_id.wrapping_add(1);
                 let dev = Open::new(info, opened.dev);

@@ -19,6 +19,7 @@ use super::recent::Recent;
 use super::{account, check_len, now_ms, remaining, State};
 use crate::accounts::Account;
 use crate::audit::{Event, Record};
+use crate::capture::OVERLAPPED;
 use crate::config::{self, Config, Journey};
 use crate::matching::{self, Typing};
 use crate::pin;
@@ -40,6 +41,8 @@ pub struct Session {
     /// `PAM_TTY` and `PAM_RHOST` as the caller gave them (checked printable), for events.
     tty: String,
     rhost: String,
+    /// The seat the login is typed on: its capture takes only that seat's keyboards.
+    seat: String,
     journey: Journey,
     stage: Stage,
     config: Arc<Config>,
@@ -137,10 +140,6 @@ pub(crate) fn template_expiry(enrolled_at: i64, config: &Config) -> i64 {
         0 => 0,
         days => enrolled_at + i64::from(days) * 86_400_000,
     }
-}
-
-fn is_remote(rhost: &str) -> bool {
-    !matches!(rhost, "" | "localhost" | "127.0.0.1" | "::1")
 }
 
 /// What a login must do, from the journey and what the user has.
@@ -469,13 +468,7 @@ impl AuthObject {
             )));
         }
         let config = st.config();
-        if is_remote(rhost) {
-            return Err(if config.deny_remote {
-                Error::PolicyDenied("remote logins are denied by policy".into())
-            } else {
-                Error::Unavailable("typing timings are not available for remote logins".into())
-            });
-        }
+        let seat = crate::locality::login_seat(st, &caller, tty, rhost, config.deny_remote).await?;
         let journey = policy::resolve(
             &config,
             &Login {
@@ -550,6 +543,7 @@ impl AuthObject {
             service: service.to_string(),
             tty: tty.to_string(),
             rhost: rhost.to_string(),
+            seat,
             journey,
             stage,
             params: matching::params(&config),
@@ -597,7 +591,7 @@ impl AuthObject {
                 "this authentication takes no typing now".into(),
             ));
         }
-        st.captures.open(handle, st.lost_events());
+        st.captures.open_on_seat(handle, st.lost_events(), &s.seat);
         Ok(())
     }
 
@@ -626,6 +620,9 @@ impl AuthObject {
             attempts,
             message: message.to_string(),
         };
+        if captured.overlapped {
+            return Ok(step(EnrollStatus::Retry, OVERLAPPED, &s));
+        }
         if typed.as_str() != s.config.phrase {
             return Ok(step(EnrollStatus::Mismatch, "", &s));
         }
@@ -719,6 +716,9 @@ impl AuthObject {
             tries_left: s.tries_left,
             message,
         };
+        if captured.overlapped {
+            return Ok(retry(OVERLAPPED.into(), &s));
+        }
         if typed.as_str() != s.config.phrase {
             return Ok(self.reject(&mut s, Event::BehaviorFailed, Wrong::Unjudged));
         }
@@ -1013,6 +1013,7 @@ mod tests {
             service: "login".into(),
             tty: "tty1".into(),
             rhost: String::new(),
+            seat: "seat0".into(),
             journey,
             stage: Stage::Verify,
             config: Arc::new(Config::default()),
@@ -1153,10 +1154,7 @@ mod tests {
     }
 
     #[test]
-    fn remote_hosts_and_handles() {
-        assert!(!is_remote(""));
-        assert!(!is_remote("localhost"));
-        assert!(is_remote("10.0.0.1"));
+    fn handles() {
         let a = new_handle();
         assert_eq!(a.len(), 32);
         assert_ne!(a, new_handle());

@@ -25,6 +25,8 @@ pub type SessionRow = (String, u32, String, String, OwnedObjectPath);
 )]
 pub trait Manager {
     fn list_sessions(&self) -> zbus::Result<Vec<SessionRow>>;
+    #[zbus(name = "GetSessionByPID")]
+    fn get_session_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
     fn lock_session(&self, id: &str) -> zbus::Result<()>;
     fn terminate_session(&self, id: &str) -> zbus::Result<()>;
 }

@@ -23,10 +23,16 @@
 //! to have it learnt again, for example after template renewal).
 //!
 //! logind to monitor: `Active` → activated / deactivated (session switch; half-typed keys
-//! are dropped); `PrepareForSleep` → sleep / resume; the `Lock` signal or `LockedHint`
-//! true → locked; the `Unlock` signal or `LockedHint` false → unlocked (grace). A session
-//! locked by a locker that neither sets `LockedHint` nor gets an `Unlock` stays locked to
-//! the monitor (its typing is taken for the lock screen's) until it ends.
+//! are dropped); `PrepareForSleep` → sleep / resume; the `Unlock` signal or `LockedHint`
+//! false → unlocked (grace).
+//!
+//! The monitor owns the lock state: it stops scoring only when it locked the session
+//! itself. `LockedHint` and the `Lock` signal are the session owner's to cause (one
+//! `SetLockedHint(true)` or `loginctl lock-session`), so they never pause scoring. After
+//! its own `LockSession`, `LockedHint` must turn true within [`LOCK_CONFIRM_MS`] (the
+//! step-up is reported then); if it does not, nothing locked the screen and the session is
+//! terminated (`NotLocked` then `Terminated`). A session whose lock fails and that cannot be
+//! terminated is scored again rather than left unwatched.
 //!
 //! Keyboards and seats: every keyboard is taken to be on `seat0` ([`SEAT_OF_KEYBOARDS`]).
 //! Multi-seat machines (udev `ID_SEAT` on a keyboard) are not told apart: keys typed on
@@ -38,7 +44,7 @@
 //! scores.
 
 mod keys;
-mod logind;
+pub mod logind;
 mod runner;
 
 pub use keys::Pairer;
@@ -54,6 +60,11 @@ use crate::keyevent::KeyEvent;
 
 /// The seat every keyboard is assigned to (see module docs).
 pub const SEAT_OF_KEYBOARDS: &str = "seat0";
+
+/// How long after `LockSession` the session's `LockedHint` must show the lock, on the
+/// settings' clock (ms). logind answers `LockSession` with success even when no screen
+/// locker runs to lock anything (systemd issue #4409).
+pub const LOCK_CONFIRM_MS: u64 = 3_000;
 
 /// An error of the daemon's profile store, as text for the report.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
@@ -131,10 +142,14 @@ pub struct SessionReport {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ReportKind {
-    /// The session was locked for re-authentication (`E_SESSION_STEP_UP`). When logind
-    /// refuses the lock (`error` set), the session is terminated instead: a `Terminated`
-    /// report follows.
+    /// The session was locked for re-authentication (`E_SESSION_STEP_UP`, reported once
+    /// logind's `LockedHint` shows the lock). When logind refuses the lock (`error` set),
+    /// the session is terminated instead: a `Terminated` report follows.
     StepUp { risk: f64 },
+    /// `LockSession` succeeded but `LockedHint` stayed false for [`LOCK_CONFIRM_MS`]: no
+    /// locker locked the screen (`E_SESSION_STEP_UP` outcome `not_locked`). A `Terminated`
+    /// report follows.
+    NotLocked { risk: f64 },
     /// The session was terminated (`E_SESSION_TERMINATED`).
     Terminated { risk: f64 },
     /// The learning period ended and the user's profile was stored.

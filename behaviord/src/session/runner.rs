@@ -9,13 +9,13 @@ use super::keys::Pairer;
 use super::logind::{self, LogindEvent, ManagerProxy, SessionInfo};
 use super::{
     Clock, MonitorError, MonitorPolicy, MonitorSettings, ProfileStore, ReportKind, SessionReport,
-    SEAT_OF_KEYBOARDS,
+    LOCK_CONFIRM_MS, SEAT_OF_KEYBOARDS,
 };
 use crate::keyevent::KeyEvent;
 use behavior_core::free::Profile;
 use behavior_core::monitor::{Action, Monitor, MonitorConfig, MonitorEvent, Phase};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -75,6 +75,8 @@ struct Tracked {
     monitor: Monitor,
     deadline: Option<u64>,
     keystrokes: u64,
+    /// `LockSession` was called for this risk: `LockedHint` must turn true by this time.
+    lock_pending: Option<(u64, f64)>,
 }
 
 /// A logind call or store write the state asks for.
@@ -86,6 +88,19 @@ enum Effect {
         risk: f64,
     },
     Terminate {
+        session: String,
+        user: String,
+        risk: f64,
+    },
+    /// logind's `LockedHint` confirms the lock asked for: report the step-up.
+    Locked {
+        session: String,
+        user: String,
+        risk: f64,
+    },
+    /// `LockedHint` did not turn true within [`LOCK_CONFIRM_MS`] of the lock: nothing locked
+    /// the screen (`LockSession` succeeds without any locker): terminate instead.
+    NotLocked {
         session: String,
         user: String,
         risk: f64,
@@ -149,9 +164,7 @@ impl State {
         if !info.active {
             events.push(MonitorEvent::Deactivated);
         }
-        if info.locked {
-            events.push(MonitorEvent::Locked);
-        }
+        // A session found locked is not paused: only a lock of the monitor's own is.
         if self.asleep {
             events.push(MonitorEvent::Sleep);
         }
@@ -162,6 +175,7 @@ impl State {
                 monitor,
                 deadline: None,
                 keystrokes: 0,
+                lock_pending: None,
             },
         );
         for e in events {
@@ -264,11 +278,17 @@ impl State {
         }
         if let Some(l) = locked.filter(|l| *l != t.info.locked) {
             t.info.locked = l;
-            events.push(if l {
-                MonitorEvent::Locked
-            } else {
-                MonitorEvent::Unlocked
-            });
+            // LockedHint is the session owner's to set: true only confirms a lock the
+            // monitor asked for (it never pauses scoring by itself); false is the unlock.
+            if !l {
+                events.push(MonitorEvent::Unlocked);
+            } else if let Some((_, risk)) = t.lock_pending.take() {
+                out.push(Effect::Locked {
+                    session: t.info.id.clone(),
+                    user: t.info.user.clone(),
+                    risk,
+                });
+            }
         }
         if events.contains(&MonitorEvent::Activated) || events.contains(&MonitorEvent::Deactivated)
         {
@@ -280,7 +300,40 @@ impl State {
         }
     }
 
+    /// `LockSession` succeeded for session `id`: the step-up is reported once `LockedHint`
+    /// says the screen is locked, now or within [`LOCK_CONFIRM_MS`].
+    fn lock_sent(&mut self, id: &str, risk: f64, now: u64, out: &mut Vec<Effect>) {
+        let Some(t) = self.sessions.get_mut(id) else {
+            return;
+        };
+        if t.info.locked {
+            out.push(Effect::Locked {
+                session: t.info.id.clone(),
+                user: t.info.user.clone(),
+                risk,
+            });
+        } else {
+            t.lock_pending = Some((now.saturating_add(LOCK_CONFIRM_MS), risk));
+        }
+    }
+
+    /// The monitor's lock did not hold and the session could not be ended: score its typing
+    /// again (after grace, as after an unlock) rather than stay paused.
+    fn resume(&mut self, id: &str, now: u64, out: &mut Vec<Effect>) {
+        self.feed(id, MonitorEvent::Unlocked, now, out);
+    }
+
     fn tick(&mut self, now: u64, out: &mut Vec<Effect>) {
+        for t in self.sessions.values_mut() {
+            if let Some((_, risk)) = t.lock_pending.filter(|(by, _)| *by <= now) {
+                t.lock_pending = None;
+                out.push(Effect::NotLocked {
+                    session: t.info.id.clone(),
+                    user: t.info.user.clone(),
+                    risk,
+                });
+            }
+        }
         let due: Vec<String> = self
             .sessions
             .values()
@@ -293,7 +346,9 @@ impl State {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.sessions.values().filter_map(|t| t.deadline).min()
+        let pending = self.sessions.values().filter_map(|t| t.lock_pending);
+        let monitors = self.sessions.values().filter_map(|t| t.deadline);
+        monitors.chain(pending.map(|(by, _)| by)).min()
     }
 
     fn ids(&self) -> Vec<String> {
@@ -440,7 +495,9 @@ impl Runner {
                 }
                 lock(&self.state).update(&id, active, locked, self.clock.now_ms(), &mut out);
             }
-            LogindEvent::Lock { path } => self.signal(&path, MonitorEvent::Locked, &mut out),
+            // logind sends `Lock` for any `LockSession`, the owner's included, whether or not
+            // a locker answers it: it neither pauses scoring nor confirms a lock.
+            LogindEvent::Lock { .. } => {}
             LogindEvent::Unlock { path } => self.signal(&path, MonitorEvent::Unlocked, &mut out),
         }
         out
@@ -455,23 +512,42 @@ impl Runner {
     }
 
     async fn carry_out(&self, effects: Vec<Effect>) {
-        for effect in effects {
+        let mut queue = VecDeque::from(effects);
+        while let Some(effect) = queue.pop_front() {
+            let mut out = Vec::new();
             match effect {
                 Effect::Lock {
                     session,
                     user,
                     risk,
-                } => {
-                    let locked = self.manager.lock_session(&session).await;
-                    let failed = locked.is_err();
-                    self.report(&session, &user, ReportKind::StepUp { risk }, locked.err());
-                    if failed {
-                        // The monitor now ignores the session's typing as the lock
-                        // screen's, but nothing locked it: end it rather than leave the
-                        // suspected typist an unwatched session.
-                        let r = self.manager.terminate_session(&session).await;
-                        self.report(&session, &user, ReportKind::Terminated { risk }, r.err());
+                } => match self.manager.lock_session(&session).await {
+                    Ok(()) => {
+                        lock(&self.state).lock_sent(&session, risk, self.clock.now_ms(), &mut out)
                     }
+                    Err(e) => {
+                        self.report(&session, &user, ReportKind::StepUp { risk }, Some(e));
+                        self.terminate_unlocked(&session, &user, risk, &mut out)
+                            .await;
+                    }
+                },
+                Effect::Locked {
+                    session,
+                    user,
+                    risk,
+                } => self.report(&session, &user, ReportKind::StepUp { risk }, None::<String>),
+                Effect::NotLocked {
+                    session,
+                    user,
+                    risk,
+                } => {
+                    self.report(
+                        &session,
+                        &user,
+                        ReportKind::NotLocked { risk },
+                        None::<String>,
+                    );
+                    self.terminate_unlocked(&session, &user, risk, &mut out)
+                        .await;
                 }
                 Effect::Terminate {
                     session,
@@ -490,6 +566,24 @@ impl Runner {
                     self.report(&session, &user, ReportKind::ProfileLearned, r.err());
                 }
             }
+            queue.extend(out);
+        }
+    }
+
+    /// A lock was refused or did not hold: the suspected typist must not keep an unwatched
+    /// session, so it is ended; if even that fails, its typing is scored again.
+    async fn terminate_unlocked(
+        &self,
+        session: &str,
+        user: &str,
+        risk: f64,
+        out: &mut Vec<Effect>,
+    ) {
+        let r = self.manager.terminate_session(session).await;
+        let failed = r.is_err();
+        self.report(session, user, ReportKind::Terminated { risk }, r.err());
+        if failed {
+            lock(&self.state).resume(session, self.clock.now_ms(), out);
         }
     }
 
@@ -654,40 +748,117 @@ mod tests {
     }
 
     #[test]
-    fn locked_hint_locks_and_its_clearing_starts_grace_until_the_deadline() {
+    fn the_owners_locked_hint_does_not_pause_scoring() {
         let config = MonitorConfig::default();
+        let mut state = State::new(config.clone());
+        let mut out = Vec::new();
+        let m = Monitor::with_profile(config, profile()).unwrap();
+        let mut found_locked = info("a", "seat0", true);
+        found_locked.locked = true;
+        state.add(found_locked, m, 0, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Monitoring, "found locked");
+        state.update("a", None, Some(false), 50, &mut out);
+        state.update("a", None, Some(true), 100, &mut out);
+        assert_eq!(phase(&state, "a"), Phase::Monitoring);
+        // Typing goes on being scored.
+        feed_keys(&mut state, &typing(0, 3));
+        assert_eq!(state.status()[0].window_fill, 3);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    fn step_up(id: &str, risk: f64) -> Effect {
+        Effect::Locked {
+            session: id.into(),
+            user: format!("user-{id}"),
+            risk,
+        }
+    }
+
+    #[test]
+    fn a_lock_is_reported_once_locked_hint_shows_it_and_terminated_when_it_does_not() {
+        let mut state = State::new(MonitorConfig::default());
+        let mut out = Vec::new();
+        state.add(info("a", "seat0", true), learning(), 0, &mut out);
+        state.add(info("b", "seat0", false), learning(), 0, &mut out);
+        state.lock_sent("a", 2.5, 1_000, &mut out);
+        state.lock_sent("b", 2.0, 1_000, &mut out);
+        assert!(out.is_empty());
+        let by = 1_000 + LOCK_CONFIRM_MS;
+        assert_eq!(state.next_deadline(), Some(by));
+        // a's locker sets LockedHint: the step-up is reported, nothing is due any more.
+        state.update("a", None, Some(true), 1_200, &mut out);
+        assert_eq!(out, vec![step_up("a", 2.5)]);
+        out.clear();
+        state.tick(by - 1, &mut out);
+        assert!(out.is_empty());
+        // b's lock did not hold.
+        state.tick(by, &mut out);
+        assert_eq!(
+            out,
+            vec![Effect::NotLocked {
+                session: "b".into(),
+                user: "user-b".into(),
+                risk: 2.0
+            }]
+        );
+        out.clear();
+        state.update("b", None, Some(true), by + 10, &mut out);
+        assert!(out.is_empty(), "too late: b is being terminated");
+        // A session locked already when the monitor locks it is confirmed at once.
+        state.lock_sent("a", 3.0, 9_000, &mut out);
+        assert_eq!(out, vec![step_up("a", 3.0)]);
+        assert_eq!(state.next_deadline(), None);
+    }
+
+    #[test]
+    fn only_the_monitors_own_lock_pauses_and_the_unlock_starts_grace() {
+        let config = MonitorConfig {
+            window: 10,
+            step: 10,
+            logout: None,
+            ..MonitorConfig::default()
+        };
         let mut state = State::new(config.clone());
         let mut out = Vec::new();
         let m = Monitor::with_profile(config.clone(), profile()).unwrap();
         state.add(info("a", "seat0", true), m, 0, &mut out);
-        assert_eq!(phase(&state, "a"), Phase::Monitoring);
-        state.update("a", None, Some(true), 100, &mut out);
+        // Typing unlike the profile: held 5 ms, 900 ms apart.
+        let odd: Vec<KeyEvent> = (0..40)
+            .flat_map(|i| {
+                let t = 900 * i as i64;
+                [(true, t), (false, t + 5)].map(|(pressed, at)| KeyEvent {
+                    device: 1,
+                    code: 30,
+                    pressed,
+                    time_us: at * 1000,
+                })
+            })
+            .collect();
+        for k in &odd {
+            state.key(*k, 100, &mut out);
+            if !out.is_empty() {
+                break;
+            }
+        }
+        let [Effect::Lock { risk, .. }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        let risk = *risk;
         assert_eq!(phase(&state, "a"), Phase::Locked);
-        // Typing on the lock screen reaches the session but is not scored.
-        feed_keys(&mut state, &typing(0, 3));
-        assert_eq!(state.status()[0].window_fill, 0);
+        out.clear();
+        state.lock_sent("a", risk, 100, &mut out);
+        state.update("a", None, Some(true), 200, &mut out);
+        assert_eq!(out, vec![step_up("a", risk)]);
+        out.clear();
         state.update("a", None, Some(false), 1_000, &mut out);
         let until = 1_000 + config.grace_ms;
         assert_eq!(phase(&state, "a"), Phase::Grace { until });
-        assert_eq!(state.next_deadline(), Some(until));
-        state.tick(until - 1, &mut out);
-        assert_eq!(phase(&state, "a"), Phase::Grace { until });
         state.tick(until, &mut out);
         assert_eq!(phase(&state, "a"), Phase::Monitoring);
-        assert_eq!(state.next_deadline(), None);
+        // A lock that did not hold and a session that could not be ended: scored again.
+        state.resume("a", until, &mut out);
         assert!(out.is_empty());
-        // Removed sessions are forgotten.
         state.remove("a");
         assert!(state.status().is_empty());
-    }
-
-    #[test]
-    fn a_session_found_locked_starts_locked() {
-        let mut state = State::new(MonitorConfig::default());
-        let mut out = Vec::new();
-        let mut i = info("a", "seat0", true);
-        i.locked = true;
-        state.add(i, learning(), 0, &mut out);
-        assert_eq!(phase(&state, "a"), Phase::Locked);
     }
 }
