@@ -81,7 +81,7 @@ mkdir "$dir/pam.d"
 # pam_permit stands in for the password that confirms an enrollment (an enrollment is stored
 # only once the rest of the stack authenticated the user); the account line commits it.
 printf '%s\n' "auth [success=done ignore=ignore default=die] $bin/libpam_behavior.so debug" \
-    'auth required pam_permit.so' "account optional $bin/libpam_behavior.so" \
+    'auth required pam_permit.so' "account optional $bin/libpam_behavior.so commit" \
     'account required pam_permit.so' > "$dir/pam.d/behavior-try"
 # pam_wrapper wants the fallback service too ("no default config other" otherwise).
 printf '%s required pam_deny.so\n' auth account password session > "$dir/pam.d/other"

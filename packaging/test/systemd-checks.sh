@@ -118,7 +118,7 @@ done
 # The README's test service: pam_permit stands in for the password that confirms an
 # enrollment; the account line commits it (pamtester calls no pam_setcred).
 printf '%s\n' 'auth [success=done ignore=ignore default=die] pam_behavior.so' \
-    'auth required pam_permit.so' 'account optional pam_behavior.so' \
+    'auth required pam_permit.so' 'account optional pam_behavior.so commit' \
     'account required pam_permit.so' >/etc/pam.d/behavior-e2e
 /results/pamtester-e2e.py behavior-e2e behaviore2e /results/iiitbh_two_subjects.jsonl \
     subject2 subject4 || fail "pamtester end to end (see above)"

@@ -22,6 +22,9 @@ use pam::module::{PamHandle, PamHooks};
 use crate::flow::Code;
 use crate::pam_io::Confirm;
 
+/// The argument that makes an `account` or `session` line commit a pending enrollment.
+pub const COMMIT_ARG: &str = "commit";
+
 struct PamBehavior;
 pam::pam_hooks!(PamBehavior);
 
@@ -31,8 +34,10 @@ impl PamHooks for PamBehavior {
     }
 
     /// The module grants no credentials of its own. `PAM_ESTABLISH_CRED` comes only after
-    /// the whole auth stack succeeded: it commits what this login set up (a typing pattern,
-    /// a PIN); `PAM_DELETE_CRED` abandons it. Never fails the stack.
+    /// the whole auth stack succeeded, and libpam runs it along the path the last
+    /// authentication took (a retry that jumped over this module skips its setcred too):
+    /// it commits what this login set up (a typing pattern, a PIN); `PAM_DELETE_CRED`
+    /// abandons it. Never fails the stack.
     fn sm_setcred(pamh: &mut PamHandle, _: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
         if flags & PAM_ESTABLISH_CRED != 0 {
             pam_io::confirm(pamh, Confirm::Commit);
@@ -42,18 +47,23 @@ impl PamHooks for PamBehavior {
         PamResultCode::PAM_SUCCESS
     }
 
-    /// An `account` line: libpam runs it only after authentication succeeded, so it
-    /// commits a pending enrollment too (for applications that never call setcred); it
-    /// decides nothing about the account.
-    fn acct_mgmt(pamh: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        pam_io::confirm(pamh, Confirm::Commit);
+    /// An `account` line decides nothing. With [`COMMIT_ARG`] it commits a pending
+    /// enrollment, for applications that never call setcred (pamtester): the account stack
+    /// does not know which path the authentication took, so a retried attempt that jumped
+    /// over this module would commit the earlier attempt's enrollment; use it only where
+    /// nothing before the module in the auth stack can succeed and skip it.
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        if args.iter().any(|a| a.to_bytes() == COMMIT_ARG.as_bytes()) {
+            pam_io::confirm(pamh, Confirm::Commit);
+        }
         PamResultCode::PAM_IGNORE
     }
 
-    /// A `session` line: the same as the account line, for applications that open a
-    /// session without setcred or account management.
-    fn sm_open_session(pamh: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        pam_io::confirm(pamh, Confirm::Commit);
+    /// A `session` line: as the account line.
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        if args.iter().any(|a| a.to_bytes() == COMMIT_ARG.as_bytes()) {
+            pam_io::confirm(pamh, Confirm::Commit);
+        }
         PamResultCode::PAM_IGNORE
     }
 

@@ -504,3 +504,40 @@ fn finding_9_root_is_exempt_from_the_lockout_unless_the_policy_says_otherwise() 
         ("root", "behavior-test", "tty3")
     );
 }
+
+#[test]
+fn finding_4_an_unusable_row_of_a_factor_the_journey_does_not_ask_skips_nothing() {
+    let bus = PrivateBus::start();
+    let mut daemon = enrolled(&bus, "behavior+pin");
+    std::fs::write(daemon.config_path(), config("behavior", "")).unwrap();
+    daemon.stop();
+    daemon.restart();
+    tamper(&daemon, "UPDATE pins SET phc = 7");
+    // The typing is still judged: an impostor is refused, not let through on the password.
+    let imp = impostor();
+    let (code, seen) = login(
+        &daemon,
+        MFA,
+        &[FIXTURE_PHRASE; 3],
+        vec![imp[0].clone(), imp[1].clone(), imp[2].clone()],
+    )
+    .run();
+    assert_eq!(code, PAM_MAXTRIES, "{seen:?}");
+}
+
+#[test]
+fn an_expired_pattern_with_enrollment_off_refuses_instead_of_skipping_the_factor() {
+    let bus = PrivateBus::start();
+    let mut daemon = enrolled(&bus, "behavior+pin");
+    tamper(&daemon, "UPDATE templates SET enrolled_at = 1000");
+    let off = config("behavior+pin", "template_validity_days = 30").replace(
+        "behavior = true\npin = true",
+        "behavior = false\npin = false",
+    );
+    std::fs::write(daemon.config_path(), off).unwrap();
+    daemon.stop();
+    daemon.restart();
+    let (code, seen) = login(&daemon, MFA, &[], vec![]).run();
+    assert_eq!(code, PAM_AUTH_ERR, "{seen:?}");
+    assert!(has_event(&daemon, "E_BEHAVIOR_AUTH_FAILED", "expired"));
+}

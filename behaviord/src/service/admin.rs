@@ -136,18 +136,8 @@ impl AdminObject {
         if let Some((_, reason)) = refused.iter().find(|(k, _)| k == key) {
             return Err(Error::InvalidArgument(reason.clone()));
         }
-        let current = st.config().phrase.clone();
-        if key == "phrase" && value != current && !force {
-            let enrolled = st
-                .store
-                .templates_for_phrase(&matching::phrase_digest(&current))
-                .map_err(|e| st.storage(e))?;
-            if enrolled > 0 {
-                return Err(Error::PolicyDenied(format!(
-                    "{enrolled} user(s) enrolled their typing pattern for the current phrase; \
-                     with a new phrase each of them must enroll again: repeat with --force to do so"
-                )));
-            }
+        if key == "phrase" && !force {
+            self.phrase_change_allowed(value, "repeat with --force to do so")?;
         }
         st.commit(|tx, audit| {
             tx.set_setting(key, value, audit.now)?;
@@ -162,6 +152,27 @@ impl AdminObject {
         })?;
         st.reload_overrides()?;
         self.settings_applied(key).await
+    }
+
+    /// A change of the phrase to `new` is refused while users are enrolled for the current
+    /// one (each would have to enroll again); `how` says how to do it anyway.
+    fn phrase_change_allowed(&self, new: &str, how: &str) -> Result<(), Error> {
+        let st = &self.state;
+        let current = st.config().phrase.clone();
+        if new == current {
+            return Ok(());
+        }
+        let enrolled = st
+            .store
+            .templates_for_phrase(&matching::phrase_digest(&current))
+            .map_err(|e| st.storage(e))?;
+        if enrolled == 0 {
+            return Ok(());
+        }
+        Err(Error::PolicyDenied(format!(
+            "{enrolled} user(s) enrolled their typing pattern for the current phrase; \
+             with a new phrase each of them must enroll again: {how}"
+        )))
     }
 
     /// Settings the session monitor takes at its start restart it.
@@ -434,6 +445,16 @@ impl AdminObject {
         check_len("key", key)?;
         if let Some(why) = config::not_settable(key) {
             return Err(Error::InvalidArgument(why));
+        }
+        if key == "phrase" {
+            let mut overrides = st.store.settings().map_err(|e| st.storage(e))?;
+            overrides.retain(|(k, _)| k != key);
+            let (after, _) = config::effective(st.file_text(), &overrides)
+                .map_err(|e| Error::InvalidArgument(e.reason))?;
+            self.phrase_change_allowed(
+                &after.phrase,
+                &format!("`set phrase {:?} --force` does so", after.phrase),
+            )?;
         }
         let removed = st.commit(|tx, audit| {
             let removed = tx.unset_setting(key)?;

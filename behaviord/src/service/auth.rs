@@ -487,6 +487,8 @@ impl AuthObject {
         }
         let (template, seen_template) = match template_state(st, &name, &config, now) {
             Ok(state) => state,
+            // A row the journey does not use is left alone, corrupt or not.
+            Err(StoreError::Corrupt { .. }) if !journey.needs_behavior() => (None, None),
             Err(e @ StoreError::Corrupt { .. }) if journey.needs_behavior() => {
                 return Err(self.unreadable(
                     &name,
@@ -500,12 +502,36 @@ impl AuthObject {
         };
         let pin_set = match st.store.pin_hash(&name) {
             Ok(pin) => pin.is_some(),
+            // There is a row: not a user without a PIN, though this journey does not ask it.
+            Err(StoreError::Corrupt { .. }) if !journey.needs_pin() => true,
             Err(e @ StoreError::Corrupt { .. }) if journey.needs_pin() => {
                 return Err(self.unreadable(&name, service, "PIN", Event::PinFailed, e))
             }
             Err(e) => return Err(st.storage(e)),
         };
 
+        if journey.needs_behavior()
+            && template.is_none()
+            && seen_template.is_some()
+            && !config.enrollment.behavior
+        {
+            // A user who had a pattern is not let through as one who never had any.
+            let _ = st.commit(|tx, audit| {
+                audit.record(
+                    tx,
+                    &Record {
+                        service,
+                        tty,
+                        rhost,
+                        ..Record::new(Event::BehaviorFailed, &name, "expired", SOURCE)
+                    },
+                )
+            });
+            return Err(Error::Refused(format!(
+                "the typing pattern of {name} expired or was enrolled for an earlier phrase, \
+                 and enrollment is off: switch enrollment on for {name} to enroll again"
+            )));
+        }
         let Plan {
             stage,
             pin_verify,
@@ -562,10 +588,15 @@ impl AuthObject {
             new_pin: None,
             config: config.clone(),
         };
+        // A root caller that a user started (setuid su, sudo) counts against that user.
+        let principal = match uid {
+            0 => super::principal(0, st.caller_pid(&caller).await.and_then(super::loginuid)),
+            uid => uid,
+        };
         st.insert_session(
             handle,
             &caller,
-            uid,
+            principal,
             Duration::from_secs(u64::from(config.handle_timeout_secs)),
             session,
         )?;

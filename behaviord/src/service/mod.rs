@@ -51,6 +51,9 @@ const MAX_CACHED_UIDS: usize = 4096;
 
 /// Whether a new authentication of caller `owner` (uid `uid`) fits beside those in
 /// progress, given as (owner, uid).
+///
+/// `uid` is the caller's [`principal`]. A full table is a refusal (`PolicyDenied`), never
+/// `Unavailable`: the fail mode would let a flood switch the second factor off.
 fn admit<'a>(
     in_progress: impl Iterator<Item = (&'a str, u32)>,
     owner: &str,
@@ -64,7 +67,7 @@ fn admit<'a>(
         user += usize::from(u == uid);
     }
     let busy = |what: &str| {
-        Err(Error::Unavailable(format!(
+        Err(Error::PolicyDenied(format!(
             "{what} too many authentications in progress"
         )))
     };
@@ -78,6 +81,26 @@ fn admit<'a>(
         return busy(&format!("uid {uid} has"));
     }
     Ok(())
+}
+
+/// Whom an authentication counts against: the caller's uid, or for a root caller that a
+/// user started (setuid `su` or `sudo`: the kernel's audit `loginuid`, which that user
+/// cannot change) that user, so that users cannot fill root's reserve through setuid
+/// programs. Root callers without a login uid are system services (getty's `login`, sshd,
+/// a display manager).
+pub(crate) fn principal(uid: u32, loginuid: Option<u32>) -> u32 {
+    match (uid, loginuid) {
+        (0, Some(login)) => login,
+        (uid, _) => uid,
+    }
+}
+
+/// The audit login uid of process `pid`; `None` when unset (`4294967295`) or unreadable.
+pub(crate) fn loginuid(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/loginuid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&uid| uid != u32::MAX)
 }
 
 /// Whether a new trial of `uid` fits beside those open (given by their uids).
@@ -108,7 +131,7 @@ pub fn now_ms() -> i64 {
 pub(crate) struct Entry {
     /// The unique bus name of the caller that began it.
     owner: String,
-    /// The caller's uid.
+    /// Whom it counts against ([`principal`]).
     uid: u32,
     deadline: Instant,
     session: Arc<tokio::sync::Mutex<Session>>,
@@ -295,6 +318,14 @@ impl State {
     /// The caller's unique name and uid, from the message header and the bus (asked once
     /// per connection). Every method asks this first, so this is where a non-root uid's
     /// calls are counted: one over its rate is refused here, before any other work.
+    /// The process id of bus caller `sender`, if the bus says.
+    pub(crate) async fn caller_pid(&self, sender: &str) -> Option<u32> {
+        let conn = self.conn.get()?;
+        let dbus = zbus::fdo::DBusProxy::new(conn).await.ok()?;
+        let name = zbus::names::BusName::try_from(sender).ok()?;
+        dbus.get_connection_unix_process_id(name).await.ok()
+    }
+
     pub(crate) async fn caller(&self, hdr: &Header<'_>) -> Result<(String, u32), Error> {
         let (name, uid) = self.caller_uid(hdr).await?;
         let taken = self
@@ -815,6 +846,26 @@ mod tests {
         let full: Vec<u32> = (0..MAX_TRIALS as u32).map(|k| 2000 + k).collect();
         let err = admit_trial(full.into_iter(), 5000).unwrap_err();
         assert!(err.to_string().contains("too many trials"), "{err}");
+    }
+
+    #[test]
+    fn a_user_s_setuid_callers_count_as_that_user() {
+        assert_eq!(principal(0, None), 0, "a system service");
+        assert_eq!(
+            principal(0, Some(1000)),
+            1000,
+            "su or sudo started by uid 1000"
+        );
+        assert_eq!(principal(1000, Some(1000)), 1000);
+        assert_eq!(principal(1001, None), 1001);
+        // So uid 1000's setuid programs cannot take root's reserve.
+        let mut table = Vec::new();
+        for k in 0..MAX_SESSIONS_PER_USER {
+            table.push((format!(":1.{k}"), principal(0, Some(1000))));
+        }
+        let err = try_admit(&table, ":2.1", principal(0, Some(1000))).unwrap_err();
+        assert!(matches!(err, Error::PolicyDenied(_)), "{err}");
+        assert!(try_admit(&table, ":2.2", principal(0, None)).is_ok());
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub(crate) struct Pendings {
 }
 
 impl Pendings {
-    /// Parks `enrollment` under `handle` for `owner`. Returns the entries that timed out
-    /// (for their events); `Unavailable` when the table is full.
+    /// Parks `enrollment` under `handle` for `owner`. Returns the entries that timed out or
+    /// that it replaces (for their events); `Unavailable` when the table is full.
     pub fn park(
         &self,
         handle: &str,
@@ -68,7 +68,10 @@ impl Pendings {
         now: Instant,
     ) -> Result<Vec<Enrollment>, Error> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let expired = take_where(&mut map, |e| e.deadline <= now);
+        // One pending enrollment per account: a newer one replaces it (dropped with the
+        // expired), so enrollments of many logins at once cannot fill the table.
+        let user = enrollment.user.clone();
+        let expired = take_where(&mut map, |e| e.deadline <= now || e.enrollment.user == user);
         let of_owner = map.values().filter(|e| e.owner == owner).count();
         if map.len() >= MAX_PENDING || of_owner >= MAX_PENDING_PER_CALLER {
             return Err(Error::Unavailable(
@@ -150,14 +153,26 @@ mod tests {
     }
 
     #[test]
+    fn one_account_has_one_pending_enrollment() {
+        let p = Pendings::default();
+        let t0 = Instant::now();
+        p.park("h1", ":1.5", enrollment("ann"), t0).unwrap();
+        let replaced = p.park("h2", ":1.6", enrollment("ann"), t0).unwrap();
+        assert_eq!(replaced.len(), 1);
+        assert!(p.take("h1", ":1.5", t0).is_err());
+        assert!(p.take("h2", ":1.6", t0).is_ok());
+    }
+
+    #[test]
     fn a_caller_that_leaves_loses_its_enrollments_and_tables_are_bounded() {
         let p = Pendings::default();
         let t0 = Instant::now();
         for k in 0..MAX_PENDING_PER_CALLER {
-            p.park(&format!("h{k}"), ":1.5", enrollment("ann"), t0)
+            p.park(&format!("h{k}"), ":1.5", enrollment(&format!("u{k}")), t0)
                 .unwrap();
         }
         assert!(p.park("hx", ":1.5", enrollment("ann"), t0).is_err());
+        // (ann: a fifth account of the same caller)
         assert!(p.park("hy", ":1.6", enrollment("bob"), t0).is_ok());
         let gone = p.sweep(Some(":1.5"), t0);
         assert_eq!(gone.len(), MAX_PENDING_PER_CALLER);
