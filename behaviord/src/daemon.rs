@@ -199,6 +199,8 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
         .build()
         .await
         .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
+    // Before the name is taken: the first call may come the moment it is.
+    state.set_connection(conn.clone());
     // Objects are registered: taking the name now announces a ready service (Type=dbus).
     // DoNotQueue: a second daemon must fail, not wait in line (the builder's `name()` queues).
     conn.request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
@@ -209,7 +211,6 @@ async fn serve(state: Arc<State>, test_input: bool) -> Result<(), String> {
             }
             e => format!("cannot own {BUS_NAME} on the system bus: {e}"),
         })?;
-    state.set_connection(conn.clone());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;

@@ -123,7 +123,11 @@ printf '%s\n' 'auth [success=done ignore=ignore default=die] pam_behavior.so' \
 /results/pamtester-e2e.py behavior-e2e behaviore2e /results/iiitbh_two_subjects.jsonl \
     subject2 subject4 || fail "pamtester end to end (see above)"
 rm /etc/pam.d/behavior-e2e "$testinput"
-for key in phrase enrollment.behavior enrollment.pin; do behaviorctl unset "$key" >/dev/null; done
+# The test user's pattern goes first: the daemon refuses to change the phrase under it.
+behaviorctl remove-pattern behaviore2e >/dev/null || fail "behaviorctl remove-pattern"
+for key in phrase enrollment.behavior enrollment.pin; do
+    behaviorctl unset "$key" >/dev/null || fail "behaviorctl unset $key"
+done
 systemctl daemon-reload
 systemctl restart "$unit"
 settle
