@@ -10,6 +10,14 @@
 # 10, the condition under which a blocking syslog sender once hung the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Some tests run the built files as the user nobody (a setuid copy, an untrusted daemon):
+# the checkout must be reachable by others, which a clone in root's 0700 home is not.
+if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -r "$PWD/Cargo.toml"; then
+    echo "behaviord: the user nobody cannot read $PWD, and some tests run as nobody: clone" \
+         "the project where others may enter (not a 0700 home such as /root), or give its" \
+         "parent directories o+x" >&2
+    exit 1
+fi
 scripts/deps.sh --test
 scripts/deps.sh --rust
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -39,12 +39,19 @@ pub fn build_dir() -> PathBuf {
 /// `libpam_behavior.so`. Fails the test with the command to run when it is missing.
 pub fn built(name: &str) -> PathBuf {
     let path = build_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
-        path.display()
-    );
-    path
+    match std::fs::metadata(&path) {
+        Ok(_) => path,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => panic!(
+            "{} cannot be reached by uid {}: the checkout must be readable by others (some tests run as nobody)",
+            path.display(),
+            // SAFETY: getuid has no preconditions and cannot fail.
+            unsafe { libc::getuid() }
+        ),
+        Err(_) => panic!(
+            "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+            path.display()
+        ),
+    }
 }
 
 /// Runs `cmd` with its output captured, as `Command::output` does, but kills it and fails
