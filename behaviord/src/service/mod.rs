@@ -561,6 +561,7 @@ impl State {
         owner: &str,
         uid: u32,
         user: &str,
+        seat: &str,
         timeout: Duration,
     ) -> Result<String, Error> {
         let handle = auth::new_handle();
@@ -577,7 +578,8 @@ impl State {
                 user: user.to_string(),
             },
         );
-        self.captures.open(&handle, self.lost_events());
+        self.captures
+            .open_on_seat(&handle, self.lost_events(), seat);
         Ok(handle)
     }
 

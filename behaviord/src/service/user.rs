@@ -73,10 +73,16 @@ impl UserObject {
                 "you have no typing pattern to try".into(),
             ));
         }
+        // A trial records keys like a login: only of the caller's own seat, and never for a
+        // caller in a remote session (an ssh user's trial would take, and spoil by overlap,
+        // the console's keys). It names no terminal: a caller logind cannot place (no
+        // logind, no session) counts as the console's.
+        let seat = crate::locality::login_seat(st, &caller, "tty1", "", true).await?;
         let handle = st.begin_trial(
             &caller,
             uid,
             &me.name,
+            &seat,
             std::time::Duration::from_secs(u64::from(TRIAL_SECS)),
         )?;
         Ok(Trial {
