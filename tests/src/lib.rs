@@ -426,6 +426,8 @@ pub struct Daemon {
     dir: tempfile::TempDir,
     pub syslog: SyslogSink,
     test_input: bool,
+    /// Extra environment of the daemon process from its next (re)start.
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -460,6 +462,7 @@ impl Daemon {
             dir,
             syslog,
             test_input,
+            env: Vec::new(),
         };
         d.launch();
         d
@@ -499,6 +502,7 @@ impl Daemon {
         if self.test_input {
             cmd.arg("--test-input");
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

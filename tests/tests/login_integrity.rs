@@ -541,3 +541,59 @@ fn an_expired_pattern_with_enrollment_off_refuses_instead_of_skipping_the_factor
     assert_eq!(code, PAM_AUTH_ERR, "{seen:?}");
     assert!(has_event(&daemon, "E_BEHAVIOR_AUTH_FAILED", "expired"));
 }
+
+/// Builds the LD_PRELOAD shim that makes the daemon's account lookups case-insensitive.
+fn case_insensitive_nss(dir: &std::path::Path) -> String {
+    let source = behavior_tests::workspace_root().join("tests/fixtures/nss_case_insensitive.c");
+    let lib = dir.join("nss_case_insensitive.so");
+    let out = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cc: {out:?}");
+    lib.display().to_string()
+}
+
+#[test]
+fn finding_6_a_name_in_another_case_is_the_same_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = case_insensitive_nss(dir.path());
+    let bus = PrivateBus::start();
+    let mut daemon = enrolled(&bus, "behavior+pin");
+    // Enrollment off: a user the daemon took for a new one would be let through.
+    std::fs::write(
+        daemon.config_path(),
+        config("behavior+pin", "").replace(
+            "behavior = true\npin = true",
+            "behavior = false\npin = false",
+        ),
+    )
+    .unwrap();
+    daemon.stop();
+    daemon.env.push(("LD_PRELOAD".into(), shim));
+    daemon.restart();
+    // "NOBODY" is nobody: the impostor's typing is judged against nobody's pattern.
+    let imp = impostor();
+    let mut l = login(
+        &daemon,
+        MFA,
+        &[FIXTURE_PHRASE; 3],
+        vec![imp[0].clone(), imp[1].clone(), imp[2].clone()],
+    );
+    l.user = "NOBODY";
+    let (code, seen) = l.run();
+    assert_eq!(code, PAM_MAXTRIES, "{seen:?}");
+    // ...and the failures are nobody's, under the one canonical name.
+    assert_eq!(
+        daemon.db_count("SELECT failures FROM lockouts WHERE user = 'nobody'"),
+        3
+    );
+    assert_eq!(
+        daemon.db_count("SELECT COUNT(*) FROM users WHERE name <> 'nobody'"),
+        0,
+        "a second record under the name as typed"
+    );
+}
