@@ -58,7 +58,7 @@ def login(service, user, typings, pins, operations=("authenticate",)):
             p.kill()
             fail("pamtester did not finish within 60 s", transcript)
         answer = None
-        if "Type the phrase: " in pending and pending.rstrip(" ").endswith(phrase):
+        if f"Type the phrase: {phrase}\nPhrase: " in pending and pending.endswith("Phrase: "):
             if not typings:
                 fail("asked for the phrase more often than expected", transcript)
             typing = typings.pop(0)

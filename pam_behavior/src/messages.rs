@@ -13,8 +13,11 @@ pub const PATTERN_REGISTERED: &str = "Typing pattern registered.";
 /// Confirmation after the PIN was stored.
 pub const PIN_REGISTERED: &str = "PIN registered.";
 
-/// Prompts (the verify prompt carries the phrase after it: `Type the phrase: <phrase>`).
+/// Prompts. The phrase prompt is two lines, `Type the phrase: <phrase>` then `Phrase: `,
+/// so that what the user types (echoed) stands on its own line under the phrase instead of
+/// running on after it; one prompt, so `PAM_SILENT` never hides the phrase.
 pub const PHRASE_PROMPT: &str = "Type the phrase: ";
+pub const PHRASE_INPUT: &str = "Phrase: ";
 pub const PIN_PROMPT: &str = "PIN: ";
 pub const PIN_SETUP_PROMPT: &str = "Set up PIN: ";
 pub const PIN_REENTER_PROMPT: &str = "Re-enter PIN: ";
@@ -43,7 +46,7 @@ pub fn attempt(k: u32, n: u32) -> String {
 }
 
 pub fn phrase_prompt(phrase: &str) -> String {
-    format!("{PHRASE_PROMPT}{phrase}")
+    format!("{PHRASE_PROMPT}{phrase}\n{PHRASE_INPUT}")
 }
 
 pub fn pin_length(n: u32) -> String {

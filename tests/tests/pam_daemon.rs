@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use behavior_tests::{fixture_subject, Daemon, PrivateBus, Typing, FIXTURE_PHRASE};
 use pam_harness::*;
 
-const PROMPT: &str = "Type the phrase: .xat17padn";
+const PROMPT: &str = "Type the phrase: .xat17padn\nPhrase: ";
 const INCORRECT_PATTERN: &str = "Incorrect pattern. Please try again.";
 /// A user every Debian system has (the daemon looks accounts up).
 const USER: &str = "nobody";

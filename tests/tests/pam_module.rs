@@ -14,7 +14,7 @@ use pam_harness::*;
 use serde_json::{json, Value};
 
 const PHRASE: &str = "correct horse battery";
-const PROMPT: &str = "Type the phrase: correct horse battery";
+const PROMPT: &str = "Type the phrase: correct horse battery\nPhrase: ";
 const FETCH_FAILED: &str = "Unauthorized. Failed to fetch typing phrase.";
 
 fn begin(

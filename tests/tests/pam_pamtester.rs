@@ -87,7 +87,7 @@ fn pamtester_authenticates_with_the_pattern_and_pin() {
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(
-        all.contains("Type the phrase: correct horse battery"),
+        all.contains("Type the phrase: correct horse battery\nPhrase: "),
         "{all}"
     );
     assert!(all.contains("PIN: "), "{all}");

@@ -12,7 +12,7 @@ use pam_harness::*;
 use serde_json::{json, Value};
 
 const PHRASE: &str = "correct horse battery";
-const PROMPT: &str = "Type the phrase: correct horse battery";
+const PROMPT: &str = "Type the phrase: correct horse battery\nPhrase: ";
 const FETCH_FAILED: &str = "Unauthorized. Failed to fetch typing phrase.";
 
 /// The shipped file with the built module, `password` ("pam_permit.so" or "pam_deny.so")

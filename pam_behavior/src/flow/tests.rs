@@ -255,7 +255,7 @@ fn pending_outcome() -> Result<Outcome, Error> {
 }
 
 fn prompt() -> String {
-    format!("Type the phrase: {PHRASE}")
+    format!("Type the phrase: {PHRASE}\nPhrase: ")
 }
 
 fn typed(answer: &'static str) -> S {

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 /// The shipped default phrase: a dot, a digit and a Shift among its keys.
 const PHRASE: &str = ".tie5Roanl";
-const PROMPT: &str = "Type the phrase: .tie5Roanl";
+const PROMPT: &str = "Type the phrase: .tie5Roanl\nPhrase: ";
 /// An account every Debian system has (the daemon looks accounts up).
 const USER: &str = "nobody";
 const CORRECTED: &str =
