@@ -76,7 +76,13 @@ fn one_login_in_the_copy() {
     let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     println!("secure={secure}");
     let (code, seen) = Login::new("timeout=2", &bus).run();
-    // Either way no success: the mock refuses (control) or no daemon is reached (setuid).
+    if secure {
+        // The module goes to the real system bus: no daemon there, or this host's own
+        // behaviord (it does not know alice). Never the mock, which the parent checks.
+        assert_ne!(code, PAM_SUCCESS, "{seen:?}");
+        return;
+    }
+    // The mock refuses: no success.
     assert_eq!(code, PAM_AUTHINFO_UNAVAIL);
     assert_eq!(
         seen,
