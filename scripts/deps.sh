@@ -18,7 +18,7 @@ export HOME
 build_pkgs=(gcc make pkg-config libpam0g-dev dpkg-dev binutils curl ca-certificates)
 test_pkgs=(libpam-wrapper pamtester dbus python3-dbusmock python3-pypamtest
            qemu-system-x86 busybox-static cpio kmod fakeroot
-           man-db groff-base systemd util-linux lintian iproute2 procps)
+           man-db groff-base systemd libpam-systemd util-linux lintian iproute2 procps)
 
 ensure_rust() {
     local need have

@@ -33,6 +33,10 @@ fail() {
         Status >&2 || true
     exit 1
 }
+# su opens its logind session through pam_systemd (common-session, libpam-systemd): without
+# it every case below would run in no session at all.
+ls /lib/*/security/pam_systemd.so /usr/lib/*/security/pam_systemd.so >/dev/null 2>&1 ||
+    fail "pam_systemd.so is missing: install libpam-systemd (scripts/deps.sh --test does)"
 # Waits up to 10 s for COMMAND (evaluated anew each time) to succeed.
 wait_for() {
     for _ in $(seq 100); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
