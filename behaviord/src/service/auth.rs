@@ -451,12 +451,10 @@ impl AuthObject {
         tty: &str,
         rhost: &str,
     ) -> Result<Begin, Error> {
+        // Printable and bounded (64/64/255 bytes) before anything else.
         super::check_login_strings(service, tty, rhost)?;
         let st = &self.state;
         let _g = st.enter()?;
-        for (what, s) in [("service", service), ("tty", tty), ("rhost", rhost)] {
-            check_len(what, s)?;
-        }
         let (caller, uid) = st.caller(&hdr).await?;
         // Everything below uses the account's own name, not the one typed: with a
         // case-insensitive NSS, `ANN` must not be a new user beside `ann`.
