@@ -78,6 +78,18 @@ fn tamper(daemon: &Daemon, sql: &str) {
     db.execute_batch(sql).unwrap();
 }
 
+/// `USER` typing the phrase (genuine typing 14, one the matcher accepts against the first
+/// five) and the PIN, with no password behind the module.
+fn owner_logs_in(daemon: &Daemon) -> (std::ffi::c_int, Vec<Msg>) {
+    login(
+        daemon,
+        PASSWORDLESS_DENIED,
+        &[FIXTURE_PHRASE, PIN],
+        vec![genuine()[14].clone()],
+    )
+    .run()
+}
+
 /// The answers of a full enrollment: five typings of the phrase, then the PIN twice.
 const ENROLL_ANSWERS: [&str; 7] = [
     FIXTURE_PHRASE,
@@ -205,13 +217,7 @@ fn finding_2_an_enrollment_is_stored_only_once_the_stack_authenticated_the_user(
     assert!(has_event(&daemon, "E_BEHAVIOR_AUTH_ENROLLED", "success"));
 
     // Now the pattern and PIN are verified, and alone they log the user in.
-    let (code, seen) = login(
-        &daemon,
-        PASSWORDLESS_DENIED,
-        &[FIXTURE_PHRASE, PIN],
-        vec![g[14].clone()],
-    )
-    .run();
+    let (code, seen) = owner_logs_in(&daemon);
     assert_eq!(code, PAM_SUCCESS, "{seen:?}");
 }
 
@@ -374,13 +380,7 @@ fn finding_9_typing_the_wrong_text_at_someone_else_s_prompt_locks_nobody_out() {
         "unjudged typings counted towards the lockout"
     );
     // The owner still logs in.
-    let (code, seen) = login(
-        &daemon,
-        PASSWORDLESS_DENIED,
-        &[FIXTURE_PHRASE, PIN],
-        vec![genuine()[14].clone()],
-    )
-    .run();
+    let (code, seen) = owner_logs_in(&daemon);
     assert_eq!(code, PAM_SUCCESS, "{seen:?}");
 }
 
@@ -401,13 +401,7 @@ fn finding_10_an_exact_replay_of_an_enrollment_typing_is_refused() {
     assert_eq!(code, PAM_AUTH_ERR, "{seen:?}");
     assert!(has_event(&daemon, "E_BEHAVIOR_AUTH_FAILED", "replay"));
     // A fresh typing passes; replaying it right after is refused too.
-    let (code, seen) = login(
-        &daemon,
-        PASSWORDLESS_DENIED,
-        &[FIXTURE_PHRASE, PIN],
-        vec![g[14].clone()],
-    )
-    .run();
+    let (code, seen) = owner_logs_in(&daemon);
     assert_eq!(code, PAM_SUCCESS, "{seen:?}");
     let (code, _) = login(
         &daemon,
