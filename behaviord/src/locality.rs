@@ -14,7 +14,6 @@
 use std::time::Duration;
 
 use behavior_ipc::Error;
-use zbus::names::BusName;
 use zbus::Connection;
 
 use crate::service::State;
@@ -85,11 +84,12 @@ pub fn is_virtual_console(tty: &str) -> bool {
         && n.parse::<u8>().is_ok_and(|n| (1..=63).contains(&n))
 }
 
-/// `Begin`'s check: the seat the login of bus caller `sender` is typed on, or the error to
-/// answer (`Remote`, or `PolicyDenied` under `deny_remote`).
+/// `Begin`'s check: the seat the login of the bus caller with process id `pid` (`None`: the
+/// bus did not say) is typed on, or the error to answer (`Remote`, or `PolicyDenied` under
+/// `deny_remote`).
 pub async fn login_seat(
     st: &State,
-    sender: &str,
+    pid: Option<u32>,
     tty: &str,
     rhost: &str,
     deny_remote: bool,
@@ -97,12 +97,15 @@ pub async fn login_seat(
     let conn = st
         .connection()
         .ok_or_else(|| Error::Unavailable("behaviord is starting".into()))?;
-    let sender = sender.to_string();
+    let pid = pid.ok_or_else(|| {
+        Error::Unavailable(
+            "cannot tell where the login is typed: the bus did not give the caller's process"
+                .into(),
+        )
+    })?;
     let asked = st
         .rt
-        .spawn(
-            async move { tokio::time::timeout(LOGIND_TIMEOUT, ask_logind(&conn, &sender)).await },
-        )
+        .spawn(async move { tokio::time::timeout(LOGIND_TIMEOUT, ask_logind(&conn, pid)).await })
         .await;
     let logind = match asked {
         Ok(Ok(Ok(logind))) => logind,
@@ -130,18 +133,9 @@ pub async fn login_seat(
     }
 }
 
-/// Asks the bus for the PID of `sender` and logind for that process's session. `Err` says
-/// what could not be learnt (the login is then refused as unavailable, never taken as
-/// local).
-pub async fn ask_logind(conn: &Connection, sender: &str) -> Result<Logind, String> {
-    let dbus = zbus::fdo::DBusProxy::new(conn)
-        .await
-        .map_err(|e| format!("cannot ask the bus: {e}"))?;
-    let name = BusName::try_from(sender).map_err(|e| format!("bad sender name: {e}"))?;
-    let pid = dbus
-        .get_connection_unix_process_id(name)
-        .await
-        .map_err(|e| format!("cannot learn the caller's process: {e}"))?;
+/// Asks logind for the session of process `pid`. `Err` says what could not be learnt (the
+/// login is then refused as unavailable, never taken as local).
+pub async fn ask_logind(conn: &Connection, pid: u32) -> Result<Logind, String> {
     let manager = ManagerProxy::new(conn)
         .await
         .map_err(|e| format!("cannot ask logind: {e}"))?;

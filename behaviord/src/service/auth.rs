@@ -466,7 +466,9 @@ impl AuthObject {
             )));
         }
         let config = st.config();
-        let seat = crate::locality::login_seat(st, &caller, tty, rhost, config.deny_remote).await?;
+        // One look at the calling process: where it types, and (root) who started it.
+        let pid = st.caller_pid(&caller).await;
+        let seat = crate::locality::login_seat(st, pid, tty, rhost, config.deny_remote).await?;
         let journey = policy::resolve(
             &config,
             &Login {
@@ -587,10 +589,7 @@ impl AuthObject {
             config: config.clone(),
         };
         // A root caller that a user started (setuid su, sudo) counts against that user.
-        let principal = match uid {
-            0 => super::principal(0, st.caller_pid(&caller).await.and_then(super::loginuid)),
-            uid => uid,
-        };
+        let principal = super::principal(uid, pid.and_then(super::loginuid));
         st.insert_session(
             handle,
             &caller,

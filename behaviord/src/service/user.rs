@@ -77,7 +77,8 @@ impl UserObject {
         // caller in a remote session (an ssh user's trial would take, and spoil by overlap,
         // the console's keys). It names no terminal: a caller logind cannot place (no
         // logind, no session) counts as the console's.
-        let seat = crate::locality::login_seat(st, &caller, "tty1", "", true).await?;
+        let pid = st.caller_pid(&caller).await;
+        let seat = crate::locality::login_seat(st, pid, "tty1", "", true).await?;
         let handle = st.begin_trial(
             &caller,
             uid,
