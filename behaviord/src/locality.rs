@@ -72,6 +72,19 @@ pub fn decide(logind: &Logind, tty: &str, rhost: &str) -> Locality {
     }
 }
 
+/// Pure: where a `User1` trial (`behaviorctl try`, which names no terminal) is typed. Only a
+/// local logind session on a seat counts, or a machine without logind (seat0); a process in
+/// no session (a `systemd-run --user` unit, a cron job) is not at the keyboard.
+pub fn decide_trial(logind: &Logind) -> Locality {
+    match logind {
+        Logind::Session(_) => decide(logind, "", ""),
+        Logind::NoSession => Locality::Remote("the caller is in no logind session".into()),
+        Logind::Absent => Locality::Local {
+            seat: DEFAULT_SEAT.to_string(),
+        },
+    }
+}
+
 /// `ttyN` or `/dev/ttyN` with N in 1..=63 (not `tty0`, the current console's alias, nor
 /// serial lines `ttyS0`, nor pseudo-terminals).
 pub fn is_virtual_console(tty: &str) -> bool {
@@ -84,14 +97,13 @@ pub fn is_virtual_console(tty: &str) -> bool {
         && n.parse::<u8>().is_ok_and(|n| (1..=63).contains(&n))
 }
 
-/// `Begin`'s check: the seat the login of the bus caller with process id `pid` (`None`: the
-/// bus did not say) is typed on, or the error to answer (`Remote`, or `PolicyDenied` under
-/// `deny_remote`).
+/// The seat the bus caller with process id `pid` (`None`: the bus did not say) types on,
+/// as `rule` ([`decide`] for a login, [`decide_trial`]) makes of logind's answer, or the
+/// error to answer (`Remote`, or `PolicyDenied` under `deny_remote`).
 pub async fn login_seat(
     st: &State,
     pid: Option<u32>,
-    tty: &str,
-    rhost: &str,
+    rule: impl FnOnce(&Logind) -> Locality,
     deny_remote: bool,
 ) -> Result<String, Error> {
     let conn = st
@@ -122,7 +134,7 @@ pub async fn login_seat(
         }
         Err(_) => return Err(Error::Unavailable("internal task failed".into())),
     };
-    match decide(&logind, tty, rhost) {
+    match rule(&logind) {
         Locality::Local { seat } => Ok(seat),
         Locality::Remote(why) if deny_remote => Err(Error::PolicyDenied(format!(
             "remote logins are denied by policy ({why})"
@@ -202,6 +214,19 @@ mod tests {
         assert!(is_remote(&ssh, "session 4 is remote"), "{ssh:?}");
         let seatless = decide(&session(false, ""), "/dev/tty2", "");
         assert!(is_remote(&seatless, "has no seat"), "{seatless:?}");
+    }
+
+    #[test]
+    fn a_trial_is_local_only_in_a_seated_session_or_without_logind() {
+        assert_eq!(decide_trial(&session(false, "seat1")), local("seat1"));
+        assert!(is_remote(&decide_trial(&session(true, "")), "is remote"));
+        assert!(is_remote(&decide_trial(&session(false, "")), "has no seat"));
+        // A `systemd-run --user` unit or a cron job: no session, not at the keyboard.
+        assert!(is_remote(
+            &decide_trial(&Logind::NoSession),
+            "no logind session"
+        ));
+        assert_eq!(decide_trial(&Logind::Absent), local("seat0"));
     }
 
     #[test]

@@ -468,7 +468,13 @@ impl AuthObject {
         let config = st.config();
         // One look at the calling process: where it types, and (root) who started it.
         let pid = st.caller_pid(&caller).await;
-        let seat = crate::locality::login_seat(st, pid, tty, rhost, config.deny_remote).await?;
+        let seat = crate::locality::login_seat(
+            st,
+            pid,
+            |l| crate::locality::decide(l, tty, rhost),
+            config.deny_remote,
+        )
+        .await?;
         let journey = policy::resolve(
             &config,
             &Login {
@@ -934,6 +940,8 @@ impl AuthObject {
                     }
                     pending = true;
                 }
+                // Another login of this account has one waiting: this one keeps nothing.
+                Err(Error::PolicyDenied(_)) => log_setups(st, user, service, set_up, "conflict"),
                 Err(e) => {
                     log_setups(st, user, service, set_up, "failure");
                     return Err(e);

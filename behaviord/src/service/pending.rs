@@ -59,7 +59,9 @@ pub(crate) struct Pendings {
 
 impl Pendings {
     /// Parks `enrollment` under `handle` for `owner`. Returns the entries that timed out or
-    /// that it replaces (for their events); `Unavailable` when the table is full.
+    /// that it replaces (for their events); `PolicyDenied` while another caller's enrollment
+    /// of the same account waits (the first keeps its place: a stranger's login cannot
+    /// cancel the user's own), `Unavailable` when the table is full.
     pub fn park(
         &self,
         handle: &str,
@@ -68,10 +70,16 @@ impl Pendings {
         now: Instant,
     ) -> Result<Vec<Enrollment>, Error> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // One pending enrollment per account: a newer one replaces it (dropped with the
-        // expired), so enrollments of many logins at once cannot fill the table.
+        // One pending enrollment per account, so enrollments of many logins at once cannot
+        // fill the table: the same caller's newer one replaces its older one.
         let user = enrollment.user.clone();
-        let expired = take_where(&mut map, |e| e.deadline <= now || e.enrollment.user == user);
+        let taken = |e: &Entry| e.deadline > now && e.enrollment.user == user;
+        if map.values().any(|e| taken(e) && e.owner != owner) {
+            return Err(Error::PolicyDenied(format!(
+                "another login's enrollment of {user} waits to be committed"
+            )));
+        }
+        let expired = take_where(&mut map, |e| e.deadline <= now || taken(e));
         let of_owner = map.values().filter(|e| e.owner == owner).count();
         if map.len() >= MAX_PENDING || of_owner >= MAX_PENDING_PER_CALLER {
             return Err(Error::Unavailable(
@@ -157,10 +165,13 @@ mod tests {
         let p = Pendings::default();
         let t0 = Instant::now();
         p.park("h1", ":1.5", enrollment("ann"), t0).unwrap();
-        let replaced = p.park("h2", ":1.6", enrollment("ann"), t0).unwrap();
+        // Another caller's cannot push it out...
+        assert!(p.park("h2", ":1.6", enrollment("ann"), t0).is_err());
+        // ...the same caller's newer one replaces it.
+        let replaced = p.park("h3", ":1.5", enrollment("ann"), t0).unwrap();
         assert_eq!(replaced.len(), 1);
         assert!(p.take("h1", ":1.5", t0).is_err());
-        assert!(p.take("h2", ":1.6", t0).is_ok());
+        assert!(p.take("h3", ":1.5", t0).is_ok());
     }
 
     #[test]

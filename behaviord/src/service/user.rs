@@ -73,12 +73,12 @@ impl UserObject {
                 "you have no typing pattern to try".into(),
             ));
         }
-        // A trial records keys like a login: only of the caller's own seat, and never for a
-        // caller in a remote session (an ssh user's trial would take, and spoil by overlap,
-        // the console's keys). It names no terminal: a caller logind cannot place (no
-        // logind, no session) counts as the console's.
+        // A trial records keys like a login: only of the caller's own seat, and only for a
+        // caller at the keyboard (an ssh user's trial would take, and spoil by overlap, the
+        // console's keys).
         let pid = st.caller_pid(&caller).await;
-        let seat = crate::locality::login_seat(st, pid, "tty1", "", true).await?;
+        let seat =
+            crate::locality::login_seat(st, pid, crate::locality::decide_trial, true).await?;
         let handle = st.begin_trial(
             &caller,
             uid,
